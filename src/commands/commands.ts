@@ -1,0 +1,29 @@
+import type { LockInfo } from '../events/lock-info.js';
+
+/** A state body already written to the blob store, described by what the edge measured. */
+export interface StoredBody {
+  readonly blobKey: string;
+  readonly sha256: string;
+  readonly md5: string;
+  readonly size: number;
+  readonly serial: number;
+  readonly lineage: string;
+  readonly terraformVersion: string | null;
+  readonly encrypted: boolean;
+}
+
+export type Command =
+  | { readonly type: 'LockState'; readonly lock: LockInfo }
+  /** lockId null: a force-unlock (Terraform sends no lock info for it). */
+  | { readonly type: 'UnlockState'; readonly lockId: string | null }
+  | { readonly type: 'PushState'; readonly lockId: string | null; readonly body: StoredBody }
+  | { readonly type: 'DeleteState'; readonly lockId: string | null };
+
+/** Who asks, from where, and when: the decider never reads a clock. */
+export interface CommandMetadata {
+  readonly actor: string;
+  readonly remoteAddress: string | null;
+  readonly userAgent: string | null;
+  readonly requestId: string;
+  readonly now: Date;
+}

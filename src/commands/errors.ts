@@ -1,0 +1,15 @@
+import type { LockInfo } from '../events/lock-info.js';
+
+/** Why the decider refused a command. Each maps to one HTTP status in src/http/errors.ts. */
+export type DomainError =
+  /** Someone else holds the lock (push, delete, or lock with another ID). */
+  | { readonly type: 'LockHeld'; readonly holder: LockInfo }
+  /** Unlock with an ID that is not the holder's. */
+  | { readonly type: 'LockMismatch'; readonly holder: LockInfo }
+  /** A write names a lock that is no longer held: it was force-released, the write is unsafe. */
+  | { readonly type: 'LockLost'; readonly lockId: string };
+
+export type CommandError =
+  | DomainError
+  /** The stream kept moving under us for every attempt. */
+  | { readonly type: 'ConcurrencyConflict'; readonly streamId: string; readonly attempts: number };

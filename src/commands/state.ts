@@ -1,0 +1,40 @@
+import * as t from 'io-ts';
+import { LockInfoCodec } from '../events/lock-info.js';
+import type { StateEvent } from '../events/events.js';
+
+/** What the decider needs to know about one state's stream. Plain JSON, so it can be snapshotted. */
+export const LedgerStateCodec = t.type({
+  lock: t.union([LockInfoCodec, t.null]),
+  /** Highest version number ever pushed; versions keep counting across deletes. */
+  lastVersion: t.number,
+  /** The current body, or null when the state was never pushed or is deleted. */
+  head: t.union([t.type({ version: t.number, serial: t.number, lineage: t.string }), t.null]),
+});
+export type LedgerState = t.TypeOf<typeof LedgerStateCodec>;
+
+export const initialState: LedgerState = { lock: null, lastVersion: 0, head: null };
+
+export const evolve = (state: LedgerState, event: StateEvent): LedgerState => {
+  switch (event.type) {
+    case 'StateLocked':
+      return { ...state, lock: event.data.lock };
+    case 'StateUnlocked':
+    case 'LockForceReleased':
+      return { ...state, lock: null };
+    case 'StatePushed': {
+      const { version, serial, lineage } = event.data;
+      return { ...state, lastVersion: version, head: { version, serial, lineage } };
+    }
+    case 'StateDeleted':
+      return { ...state, head: null };
+    default:
+      return assertNever(event);
+  }
+};
+
+export const fold = (events: readonly StateEvent[], from: LedgerState = initialState): LedgerState =>
+  events.reduce(evolve, from);
+
+export function assertNever(value: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,137 @@
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+
+/** Builds a codec for one environment variable; `expected` is what the error line says it wants. */
+const envVar = <A>(expected: string, parse: (raw: string) => A | undefined, fallback: A | undefined) =>
+  new t.Type<A | undefined, string | undefined, unknown>(
+    expected,
+    (_u): _u is A | undefined => true,
+    (u, c) => {
+      if (u === undefined || u === '') return t.success(fallback);
+      const parsed = typeof u === 'string' ? parse(u) : undefined;
+      return parsed === undefined ? t.failure(u, c, expected) : t.success(parsed);
+    },
+    (a) => (a === undefined ? undefined : String(a)),
+  );
+
+const integer = (min: number, max: number, fallback?: number) =>
+  envVar(
+    `an integer from ${min} to ${max}`,
+    (raw) => {
+      const n = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+      return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
+    },
+    fallback,
+  );
+
+const text = (fallback?: string) => envVar('a non-empty string', (raw) => raw, fallback);
+
+const bool = (fallback: boolean) =>
+  envVar('true or false', (raw) => ({ true: true, false: false, 1: true, 0: false })[raw.trim().toLowerCase()], fallback);
+
+export type Users = ReadonlyMap<string, string>;
+
+const users = envVar<Users>(
+  'a comma-separated list of name:password (names unique, passwords not empty)',
+  (raw) => {
+    const pairs = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+    const map = new Map<string, string>();
+    for (const pair of pairs) {
+      const colon = pair.indexOf(':');
+      if (colon < 1 || colon === pair.length - 1) return undefined;
+      const name = pair.slice(0, colon);
+      if (map.has(name)) return undefined;
+      map.set(name, pair.slice(colon + 1));
+    }
+    return map.size > 0 ? map : undefined;
+  },
+  undefined,
+);
+
+const url = envVar('a postgres:// or postgresql:// URL', (raw) => (/^postgres(ql)?:\/\/\S+$/.test(raw) ? raw : undefined), undefined);
+
+const logLevel = envVar(
+  'one of fatal, error, warn, info, debug, trace, silent',
+  (raw) => (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(raw) ? raw : undefined),
+  'info',
+);
+
+const MiB = 1024 * 1024;
+
+const EnvCodec = t.type({
+  PORT: integer(0, 65535, 8080),
+  HOST: text('127.0.0.1'),
+  DATA_DIR: text('./data'),
+  AUTH_USERS: users,
+  DATABASE_URL: url,
+  S3_ENDPOINT: text(),
+  S3_PORT: integer(1, 65535),
+  S3_USE_SSL: bool(false),
+  S3_ACCESS_KEY: text(),
+  S3_SECRET_KEY: text(),
+  S3_BUCKET: text('state-ledger'),
+  S3_REGION: text('us-east-1'),
+  MAX_STATE_BYTES: integer(1, Number.MAX_SAFE_INTEGER, 512 * MiB),
+  LOG_LEVEL: logLevel,
+});
+
+export interface S3Config {
+  readonly endPoint: string;
+  readonly port: number | undefined;
+  readonly useSSL: boolean;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly bucket: string;
+  readonly region: string;
+}
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  /** Unset: zero-setup mode generates an admin password in dataDir. */
+  readonly users: Users | undefined;
+  /** Unset: an embedded PostgreSQL under dataDir. */
+  readonly databaseUrl: string | undefined;
+  /** Unset: blobs on the file system under dataDir. */
+  readonly s3: S3Config | undefined;
+  readonly maxStateBytes: number;
+  readonly logLevel: string;
+}
+
+/** Decodes the environment once; a Left carries one line per bad variable, naming it. */
+export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> => {
+  const decoded = EnvCodec.decode(env);
+  if (E.isLeft(decoded)) {
+    return E.left(
+      decoded.left.map((error) => {
+        const name = error.context[1]?.key ?? '?';
+        return `${name} must be ${error.message ?? 'valid'}, got ${JSON.stringify(error.value)}`;
+      }),
+    );
+  }
+  const v = decoded.right;
+  const s3Missing = ['S3_ACCESS_KEY', 'S3_SECRET_KEY'].filter((name) => v.S3_ENDPOINT !== undefined && env[name] === undefined);
+  if (s3Missing.length > 0) return E.left(s3Missing.map((name) => `${name} must be set when S3_ENDPOINT is set`));
+  return E.right({
+    port: v.PORT ?? 8080,
+    host: v.HOST ?? '127.0.0.1',
+    dataDir: v.DATA_DIR ?? './data',
+    users: v.AUTH_USERS,
+    databaseUrl: v.DATABASE_URL,
+    s3:
+      v.S3_ENDPOINT === undefined
+        ? undefined
+        : {
+            endPoint: v.S3_ENDPOINT,
+            port: v.S3_PORT,
+            useSSL: v.S3_USE_SSL ?? false,
+            accessKey: v.S3_ACCESS_KEY ?? '',
+            secretKey: v.S3_SECRET_KEY ?? '',
+            bucket: v.S3_BUCKET ?? 'state-ledger',
+            region: v.S3_REGION ?? 'us-east-1',
+          },
+    maxStateBytes: v.MAX_STATE_BYTES ?? 512 * MiB,
+    logLevel: v.LOG_LEVEL ?? 'info',
+  });
+};

@@ -1,0 +1,52 @@
+import express, { type ErrorRequestHandler } from 'express';
+import type { Users } from '../config.js';
+import type { EventStore } from '../commands/ports.js';
+import type { Logger } from '../logger.js';
+import type { SqlExecutor } from '../projections/sql.js';
+import type { BlobStore } from '../storage/blobs/blob-store.js';
+import { apiRoutes } from './api-routes.js';
+import { basicAuth } from './auth.js';
+import { badRequest, sendError } from './errors.js';
+import { healthRoute } from './health.js';
+import { protocolRoutes } from './protocol-routes.js';
+import { requestId } from './request-context.js';
+import type { BodyLimits } from './state-body.js';
+
+export interface AppDeps {
+  readonly store: EventStore;
+  readonly db: SqlExecutor;
+  readonly blobs: BlobStore;
+  readonly users: Users;
+  readonly limits: BodyLimits;
+  readonly logger: Logger;
+}
+
+/**
+ * Errors nobody turned into a value: body-parser's own 4xx (too large, aborted) keep their status;
+ * anything else is the server failing, logged, and answered 500 without internals.
+ */
+const lastResort =
+  (logger: Logger): ErrorRequestHandler =>
+  (error: { status?: number; type?: string; message?: string }, req, res, _next) => {
+    if (res.headersSent) return void res.destroy();
+    if (error.status === 413) return sendError(res, { type: 'TooLarge', limit: 64 * 1024 });
+    if (typeof error.status === 'number' && error.status >= 400 && error.status < 500) {
+      return sendError(res, badRequest(error.type ?? 'bad_request', error.message ?? 'bad request'));
+    }
+    logger.error({ err: error, method: req.method, url: req.originalUrl, requestId: res.locals.requestId }, 'request failed');
+    res.status(500).json({ error: 'internal', message: 'the server failed to handle the request; see its log' });
+  };
+
+export const createApp = (deps: AppDeps): express.Express => {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag'); // we set content ETags ourselves
+  app.use(requestId);
+  app.use(healthRoute(deps));
+  app.use(basicAuth(deps.users));
+  app.use(apiRoutes(deps));
+  app.use(protocolRoutes(deps));
+  app.use((req, res) => sendError(res, { type: 'NotFound', message: `no route for ${req.method} ${req.path}` }));
+  app.use(lastResort(deps.logger));
+  return app;
+};

@@ -1,0 +1,57 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import * as t from 'io-ts';
+import { PathReporter } from 'io-ts/lib/PathReporter.js';
+import { badRequest, type RequestError } from './errors.js';
+
+const STATE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+interface StateNameBrand {
+  readonly StateName: unique symbol;
+}
+export const StateName = t.brand(t.string, (s): s is t.Branded<string, StateNameBrand> => STATE_NAME.test(s), 'StateName');
+export type StateName = t.TypeOf<typeof StateName>;
+
+interface NonEmptyBrand {
+  readonly NonEmpty: unique symbol;
+}
+const NonEmptyString = t.brand(t.string, (s): s is t.Branded<string, NonEmptyBrand> => s.length > 0, 'NonEmpty');
+
+const PositiveIntFromString = new t.Type<number, string, unknown>(
+  'PositiveInteger',
+  (u): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u > 0,
+  (u, c) => {
+    const n = typeof u === 'string' && /^[1-9]\d{0,15}$/.test(u) ? Number(u) : NaN;
+    return Number.isSafeInteger(n) ? t.success(n) : t.failure(u, c);
+  },
+  String,
+);
+
+/** Path parameters of /states/:name[/versions/:version]. */
+export const StateParams = t.type({ name: StateName });
+export const VersionParams = t.type({ name: StateName, version: PositiveIntFromString });
+
+/** `?ID=` on writes: the lock the client believes it holds (absent when it holds none). */
+export const WriteQuery = t.partial({ ID: NonEmptyString });
+
+export const VersionsQuery = t.partial({ limit: PositiveIntFromString, before: PositiveIntFromString });
+
+/** Decodes one input at the edge; the 400 message is io-ts's own account of what was wrong. */
+export const decodeInput =
+  <A>(codec: t.Decoder<unknown, A>, code: string, what: string) =>
+  (input: unknown): E.Either<RequestError, A> =>
+    pipe(
+      codec.decode(input),
+      E.mapLeft((errors) =>
+        badRequest(code, `${what}: ${PathReporter.report(E.left(errors)).join('; ')}`),
+      ),
+    );
+
+export const decodeStateParams = decodeInput(
+  StateParams,
+  'invalid_name',
+  'state names match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
+);
+export const decodeVersionParams = decodeInput(VersionParams, 'invalid_version', 'expected a state name and a version number');
+export const decodeWriteQuery = decodeInput(WriteQuery, 'invalid_lock_id', 'ID must be a single non-empty lock ID');
+export const decodeVersionsQuery = decodeInput(VersionsQuery, 'invalid_query', 'limit and before must be positive integers');

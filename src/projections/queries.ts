@@ -1,0 +1,114 @@
+import type { LockInfo } from '../events/lock-info.js';
+import type { SqlExecutor } from './sql.js';
+
+/** A stored body as the read models describe it. */
+export interface BodyRef {
+  readonly version: number;
+  readonly blob_key: string;
+  readonly sha256: string;
+  readonly md5: string;
+  readonly size: number;
+}
+
+export interface VersionEntry extends BodyRef {
+  readonly serial: number;
+  readonly lineage: string;
+  readonly terraform_version: string | null;
+  readonly encrypted: boolean;
+  readonly created_at: Date;
+  readonly created_by: string;
+  readonly lock_id: string | null;
+}
+
+export interface HeldLock {
+  readonly info: LockInfo;
+  readonly acquired_at: Date;
+  readonly acquired_by: string;
+}
+
+export interface StateListing {
+  readonly name: string;
+  readonly version: number | null;
+  readonly size: number | null;
+  readonly updated_at: Date | null;
+  readonly lock: { readonly id: string; readonly who: string | null; readonly operation: string | null; readonly acquired_at: Date; readonly acquired_by: string } | null;
+}
+
+type Row = Record<string, unknown>;
+
+/** The current body of a state, or undefined when it has none (never pushed, or deleted). */
+export const currentBody = async (sql: SqlExecutor, name: string): Promise<BodyRef | undefined> => {
+  const { rows } = await sql.query<BodyRef & Row>(
+    'SELECT version, blob_key, sha256, md5, size FROM state_heads WHERE name = $1 AND version IS NOT NULL',
+    [name],
+  );
+  return rows[0];
+};
+
+export const heldLock = async (sql: SqlExecutor, name: string): Promise<HeldLock | undefined> => {
+  const { rows } = await sql.query<HeldLock & Row>(
+    'SELECT info, acquired_at, acquired_by FROM state_locks WHERE name = $1',
+    [name],
+  );
+  return rows[0];
+};
+
+const versionColumns =
+  'version, blob_key, sha256, md5, size, serial, lineage, terraform_version, encrypted, created_at, created_by, lock_id';
+
+/** Newest first; `before` is an exclusive keyset cursor. */
+export const listVersions = async (
+  sql: SqlExecutor,
+  name: string,
+  page: { limit: number; before?: number | undefined },
+): Promise<VersionEntry[]> => {
+  const { rows } = await sql.query<VersionEntry & Row>(
+    `SELECT ${versionColumns} FROM state_versions WHERE name = $1 AND version < $2 ORDER BY version DESC LIMIT $3`,
+    [name, page.before ?? 2 ** 31 - 1, page.limit],
+  );
+  return rows;
+};
+
+export const findVersion = async (sql: SqlExecutor, name: string, version: number): Promise<VersionEntry | undefined> => {
+  const { rows } = await sql.query<VersionEntry & Row>(
+    `SELECT ${versionColumns} FROM state_versions WHERE name = $1 AND version = $2`,
+    [name, version],
+  );
+  return rows[0];
+};
+
+/** Whether the ledger has ever heard of this state (any event at all). */
+export const stateKnown = async (sql: SqlExecutor, name: string): Promise<boolean> => {
+  const { rows } = await sql.query('SELECT 1 FROM streams WHERE stream_id = $1', [name]);
+  return rows.length > 0;
+};
+
+/** States that have a body or a lock, by name. */
+export const listStates = async (sql: SqlExecutor): Promise<StateListing[]> => {
+  const { rows } = await sql.query<Row>(
+    `SELECT coalesce(h.name, l.name) AS name, h.version, h.size, h.updated_at,
+            l.lock_id, l.info, l.acquired_at, l.acquired_by
+     FROM state_heads h FULL OUTER JOIN state_locks l ON l.name = h.name
+     WHERE h.version IS NOT NULL OR l.name IS NOT NULL
+     ORDER BY 1`,
+  );
+  return rows.map((row) => {
+    const info = row.info as LockInfo | null;
+    return {
+      name: row.name as string,
+      version: row.version as number | null,
+      size: row.size as number | null,
+      updated_at: row.updated_at as Date | null,
+      lock:
+        info === null
+          ? null
+          : {
+              id: info.ID,
+              who: info.Who ?? null,
+              operation: info.Operation ?? null,
+              acquired_at: row.acquired_at as Date,
+              acquired_by: row.acquired_by as string,
+            },
+    };
+  });
+};

@@ -1,0 +1,64 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type pg from 'pg';
+import type { EventStore } from './commands/ports.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import type { BlobStore } from './storage/blobs/blob-store.js';
+import { fsBlobStore } from './storage/blobs/fs-blob-store.js';
+import { s3BlobStore } from './storage/blobs/s3-blob-store.js';
+import { openEmbeddedPostgres, type Ownership } from './storage/embedded-postgres.js';
+import { pgEventStore } from './storage/pg-event-store.js';
+import { migrate, openPool } from './storage/postgres.js';
+
+/** Everything a command needs, wired from the configuration: the one place adapters are chosen. */
+export interface Runtime {
+  readonly pool: pg.Pool;
+  readonly store: EventStore;
+  readonly blobs: BlobStore;
+  /** Where push bodies wait while they are checked; on the blob folder's file system when blobs are files. */
+  readonly tmpDir: string;
+  close(): Promise<void>;
+}
+
+export const describeBackends = (config: Config): string =>
+  `${config.databaseUrl === undefined ? 'embedded PostgreSQL' : 'PostgreSQL at DATABASE_URL'}, ` +
+  `${config.s3 === undefined ? 'file-system blobs' : `S3 bucket ${config.s3.bucket} at ${config.s3.endPoint}`}`;
+
+/** Opens the database (embedded unless DATABASE_URL is set) and applies pending migrations. */
+export const openDatabase = async (config: Config, logger: Logger, ownership: Ownership) => {
+  const embedded =
+    config.databaseUrl === undefined
+      ? await openEmbeddedPostgres(config.dataDir, ownership, (line) => logger.info(line))
+      : undefined;
+  const url = config.databaseUrl ?? embedded?.url ?? '';
+  try {
+    const applied = await migrate(url, (line) => logger.warn(line));
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+  const pool = openPool(url);
+  return {
+    pool,
+    close: async () => {
+      await pool.end();
+      await embedded?.stop();
+    },
+  };
+};
+
+export const openRuntime = async (config: Config, logger: Logger, ownership: Ownership): Promise<Runtime> => {
+  const database = await openDatabase(config, logger, ownership);
+  try {
+    const blobs = config.s3 === undefined ? await fsBlobStore(path.join(config.dataDir, 'blobs')) : await s3BlobStore(config.s3);
+    const tmpDir = config.s3 === undefined ? path.join(config.dataDir, 'tmp') : path.join(os.tmpdir(), 'state-ledger');
+    await fs.mkdir(tmpDir, { recursive: true });
+    return { pool: database.pool, store: pgEventStore(database.pool), blobs, tmpDir, close: database.close };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+};

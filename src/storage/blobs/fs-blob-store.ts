@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { BlobStore } from './blob-store.js';
+
+const isCode = (error: unknown, code: string): boolean =>
+  typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
+
+/** Blobs as files under one folder: the zero-setup mode. Writes are atomic (link or rename). */
+export const fsBlobStore = async (root: string): Promise<BlobStore> => {
+  await fs.mkdir(root, { recursive: true });
+  const pathOf = (key: string): string => path.join(root, ...key.split('/'));
+
+  const exists = async (key: string): Promise<boolean> =>
+    fs.access(pathOf(key)).then(
+      () => true,
+      (error: unknown) => (isCode(error, 'ENOENT') ? false : Promise.reject(error)),
+    );
+
+  const put = async (key: string, filePath: string): Promise<void> => {
+    const target = pathOf(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    try {
+      await fs.link(filePath, target);
+    } catch (error) {
+      if (isCode(error, 'EEXIST')) return;
+      if (!isCode(error, 'EXDEV')) throw error;
+      // Another file system: copy beside the target, then rename, so readers never see half a blob.
+      const partial = `${target}.${randomUUID()}.partial`;
+      await fs.copyFile(filePath, partial);
+      await fs.rename(partial, target);
+    }
+  };
+
+  const get = async (key: string) => {
+    try {
+      const handle = await fs.open(pathOf(key), 'r');
+      return createReadStream('', { fd: handle.fd, highWaterMark: 1 << 20 });
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return null;
+      throw error;
+    }
+  };
+
+  const ping = () => fs.access(root, constants.R_OK | constants.W_OK);
+
+  return { put, get, exists, ping };
+};

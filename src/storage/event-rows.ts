@@ -1,0 +1,40 @@
+import * as E from 'fp-ts/lib/Either.js';
+import { PathReporter } from 'io-ts/lib/PathReporter.js';
+import {
+  eventDataCodecs,
+  EventMetadataCodec,
+  isStateEventType,
+  type RecordedEvent,
+  type StateEvent,
+} from '../events/events.js';
+
+/** An events row as pg returns it (int8 columns arrive as numbers, see postgres.ts). */
+export interface EventRow {
+  global_position: number;
+  stream_id: string;
+  stream_version: number;
+  type: string;
+  data: unknown;
+  metadata: unknown;
+  recorded_at: Date;
+}
+
+export const eventColumns = 'global_position, stream_id, stream_version, type, data, metadata, recorded_at';
+
+/** Decodes a stored event; a row that does not decode means the ledger is corrupt, so it throws. */
+export const decodeEventRow = (row: EventRow): RecordedEvent => {
+  const where = `event at position ${row.global_position} (${row.stream_id} v${row.stream_version})`;
+  if (!isStateEventType(row.type)) throw new Error(`${where} has unknown type ${row.type}`);
+  const data = eventDataCodecs[row.type].decode(row.data);
+  const metadata = EventMetadataCodec.decode(row.metadata);
+  if (E.isLeft(data)) throw new Error(`${where}: ${PathReporter.report(data).join('; ')}`);
+  if (E.isLeft(metadata)) throw new Error(`${where}: ${PathReporter.report(metadata).join('; ')}`);
+  return {
+    position: Number(row.global_position),
+    streamId: row.stream_id,
+    streamVersion: Number(row.stream_version),
+    event: { type: row.type, data: data.right } as StateEvent,
+    metadata: metadata.right,
+    recordedAt: row.recorded_at,
+  };
+};
