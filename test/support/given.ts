@@ -1,0 +1,18 @@
+import * as E from 'fp-ts/lib/Either.js';
+import type { Test } from 'tap';
+import type { Command } from '../../src/commands/commands.js';
+import { decide } from '../../src/commands/decide.js';
+import type { DomainError } from '../../src/commands/errors.js';
+import { fold } from '../../src/commands/state.js';
+import type { StateEvent } from '../../src/events/events.js';
+
+/** given(events).when(command).then(events) / .thenFails(error): decider specs that read like the rules. */
+export const given = (t: Test, history: StateEvent[]) => ({
+  when: (command: Command) => {
+    const decision = decide(command, fold(history));
+    return {
+      then: (expected: StateEvent[]) => t.same(decision, E.right(expected)),
+      thenFails: (expected: DomainError) => t.same(decision, E.left(expected)),
+    };
+  },
+});
