@@ -4,9 +4,11 @@
 # Needs: apt-get install -y --no-install-recommends swift-proxy swift-account swift-container swift-object
 set -euo pipefail
 S=${SWIFT_DIR:?}; P=${S3_PORT:-9000}
+# The storage servers' ports must be free too: a second Swift on the same ports silently shares them.
+ACCOUNT_PORT=${SWIFT_ACCOUNT_PORT:-6202}; CONTAINER_PORT=${SWIFT_CONTAINER_PORT:-6201}; OBJECT_PORT=${SWIFT_OBJECT_PORT:-6200}
 mkdir -p $S/etc $S/srv/d1 $S/run $S/log
 printf '[swift-hash]\nswift_hash_path_suffix = ci\nswift_hash_path_prefix = ci\n[storage-policy:0]\nname = Policy-0\ndefault = yes\n' > $S/etc/swift.conf
-for kv in account:6202 container:6201 object:6200; do n=${kv%%:*}; p=${kv##*:}
+for kv in account:$ACCOUNT_PORT container:$CONTAINER_PORT object:$OBJECT_PORT; do n=${kv%%:*}; p=${kv##*:}
   printf '[DEFAULT]\nbind_ip = 127.0.0.1\nbind_port = %s\nswift_dir = %s/etc\ndevices = %s/srv\nmount_check = false\nuser = root\nworkers = 0\n[pipeline:main]\npipeline = %s-server\n[app:%s-server]\nuse = egg:swift#%s\n' $p $S $S $n $n $n > $S/etc/$n-server.conf
   (cd $S/etc && swift-ring-builder $n.builder create 10 1 1 && swift-ring-builder $n.builder add r1z1-127.0.0.1:$p/d1 1 && swift-ring-builder $n.builder rebalance) >/dev/null
 done

@@ -33,8 +33,25 @@ start_postgres() {
 start_s3() {
   local port
   port=$(free_port)
-  SWIFT_DIR="$SERVICES_DIR/swift" S3_PORT=$port bash "$ROOT/scripts/start-swift-s3.sh" >/dev/null
+  SWIFT_DIR="$SERVICES_DIR/swift" S3_PORT=$port SWIFT_ACCOUNT_PORT=$(free_port) SWIFT_CONTAINER_PORT=$(free_port) \
+    SWIFT_OBJECT_PORT=$(free_port) bash "$ROOT/scripts/start-swift-s3.sh" >/dev/null
   export TEST_S3_ENDPOINT=127.0.0.1 TEST_S3_PORT=$port TEST_S3_ACCESS_KEY=test:tester TEST_S3_SECRET_KEY=testing
+  # Swift answers 500 until its account and container servers are up, and creates the account on
+  # the first request (test files creating buckets at once on a new account can lose one):
+  # create a bucket, retrying, before the tests start.
+  (cd "$ROOT" && node --input-type=module -e '
+    import * as Minio from "minio";
+    const c = new Minio.Client({ endPoint: "127.0.0.1", port: Number(process.env.TEST_S3_PORT), useSSL: false,
+      accessKey: "test:tester", secretKey: "testing", region: "us-east-1", pathStyle: true });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (!(await c.bucketExists("warmup"))) await c.makeBucket("warmup", "us-east-1");
+        if (await c.bucketExists("warmup")) break;
+      } catch (error) {
+        if (attempt >= 60) throw error;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }' 2>/dev/null)
 }
 
 stop_test_services() {

@@ -9,6 +9,7 @@ source scripts/test-services.sh
 trap stop_test_services EXIT
 
 status=0
+npm run build --silent
 npx tap "$@" 2>&1 | tee /tmp/state-ledger-tap.$$ || status=$?
 summary=$(grep -E '^# \{ total: ' /tmp/state-ledger-tap.$$ | tail -n 1 || true)
 rm -f /tmp/state-ledger-tap.$$

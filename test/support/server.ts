@@ -42,7 +42,7 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
       ['bob', 'hunter2'],
     ]),
     limits: { maxBytes: options.maxStateBytes ?? 512 * 1024 * 1024, tmpDir: dir },
-    logger: createLogger('silent'),
+    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

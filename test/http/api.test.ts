@@ -1,0 +1,106 @@
+import t from 'tap';
+import { defaultClient, md5Base64, newLockInfo, stateDocument } from '../support/go-client.js';
+import { startServer, USER } from '../support/server.js';
+
+t.test('JSON API', async (t) => {
+  const server = await startServer(t);
+  const net = defaultClient(server.baseUrl, 'net');
+  const lock = newLockInfo({ Who: 'ci@runner', Operation: 'OperationTypeApply' });
+  await net.lock(lock);
+  for (let serial = 1; serial <= 5; serial++) await net.put(stateDocument(serial));
+  await defaultClient(server.baseUrl, 'dns').put(stateDocument(1, 'dns-lineage'));
+  await defaultClient(server.baseUrl, 'gone').put(stateDocument(1));
+  await defaultClient(server.baseUrl, 'gone').delete();
+
+  t.test('GET /states lists states with version, size, time and lock summary', async (t) => {
+    const body = await (await server.request('/states')).json();
+    t.same(
+      body.states.map((s: { name: string }) => s.name),
+      ['dns', 'net'],
+      'deleted states are not listed',
+    );
+    t.match(body.states[1], {
+      name: 'net',
+      version: 5,
+      size: stateDocument(5).length,
+      updated_at: String,
+      lock: { id: lock.ID, who: 'ci@runner', operation: 'OperationTypeApply', acquired_by: USER },
+    });
+    t.equal(body.states[0].lock, null);
+  });
+
+  t.test('GET /states/NAME/lock shows the LockInfo plus when and by whom', async (t) => {
+    const held = await (await server.request('/states/net/lock')).json();
+    t.match(held, { ...lock, acquired_by: USER, acquired_at: String });
+    const none = await server.request('/states/dns/lock');
+    t.equal(none.status, 404);
+    t.match(await none.json(), { error: 'not_found' });
+  });
+
+  t.test('GET /states/NAME/versions: newest first, our own sequence, full entries', async (t) => {
+    const body = await (await server.request('/states/net/versions')).json();
+    t.same(
+      body.versions.map((v: { version: number; serial: number }) => [v.version, v.serial]),
+      [5, 4, 3, 2, 1].map((n) => [n, n]),
+    );
+    const doc = stateDocument(5);
+    t.match(body.versions[0], {
+      version: 5,
+      serial: 5,
+      lineage: 'c0ffee00-0000-4000-8000-000000000001',
+      terraform_version: '1.9.8',
+      size: doc.length,
+      sha256: /^[0-9a-f]{64}$/,
+      md5: md5Base64(doc),
+      created_at: String,
+      created_by: USER,
+      lock_id: lock.ID,
+    });
+    t.equal(body.next, null);
+  });
+
+  t.test('versions page with limit and before', async (t) => {
+    const first = await (await server.request('/states/net/versions?limit=2')).json();
+    t.same(first.versions.map((v: { version: number }) => v.version), [5, 4]);
+    t.equal(first.next, 4);
+    const second = await (await server.request(`/states/net/versions?limit=2&before=${first.next}`)).json();
+    t.same(second.versions.map((v: { version: number }) => v.version), [3, 2]);
+    const bad = await server.request('/states/net/versions?limit=zero');
+    t.equal(bad.status, 400);
+    t.match(await bad.json(), { error: 'invalid_query' });
+  });
+
+  t.test('GET /states/NAME/versions/V returns exactly that version', async (t) => {
+    for (const v of [1, 3, 5]) {
+      const reply = await server.request(`/states/net/versions/${v}`);
+      t.equal(reply.status, 200);
+      t.same(Buffer.from(await reply.arrayBuffer()), stateDocument(v));
+      t.equal(reply.headers.get('content-md5'), md5Base64(stateDocument(v)));
+    }
+    t.equal((await server.request('/states/net/versions/6')).status, 404);
+    t.equal((await server.request('/states/net/versions/0')).status, 400);
+    t.equal((await server.request('/states/nothing/versions')).status, 404);
+  });
+
+  t.test('If-None-Match with the ETag answers 304', async (t) => {
+    const first = await server.request('/states/net');
+    const etag = first.headers.get('etag') ?? '';
+    const again = await server.request('/states/net', { headers: { 'if-none-match': etag } });
+    t.equal(again.status, 304);
+  });
+
+  t.test('unknown routes are JSON 404s', async (t) => {
+    const reply = await server.request('/nope');
+    t.equal(reply.status, 404);
+    t.match(await reply.json(), { error: 'not_found' });
+  });
+
+  t.test('events carry the actor, address, user agent and request id', async (t) => {
+    await server.request('/states/dns', {
+      method: 'DELETE',
+      headers: { 'x-request-id': 'trace-123', 'user-agent': 'curl/8' },
+    });
+    const { rows } = await server.db.pool.query("SELECT metadata FROM events WHERE type = 'StateDeleted' AND stream_id = 'dns'");
+    t.same(rows[0].metadata, { actor: USER, remote_address: '127.0.0.1', user_agent: 'curl/8', request_id: 'trace-123' });
+  });
+});
