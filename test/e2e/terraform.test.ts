@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { newLockInfo } from '../support/go-client.js';
+import { PASSWORD, startServer, USER, type TestServer } from '../support/server.js';
+import { tempDir } from '../support/services.js';
+
+/**
+ * The real Terraform CLI against the server, where the machine has one (neither Terraform nor
+ * OpenTofu can be installed from the registries this project uses; protocol.test.ts replays their
+ * requests everywhere). Only the built-in terraform_data resource: no provider download needed.
+ */
+const exec = promisify(execFile);
+const terraform = await exec('terraform', ['version']).then(
+  () => 'terraform',
+  () => undefined,
+);
+
+const config = (server: TestServer, name: string, dialect: 'seed' | 'default') => {
+  const address = `${server.baseUrl}/states/${name}`;
+  const locking =
+    dialect === 'seed'
+      ? `lock_address = "${address}/lock"\n    unlock_address = "${address}/unlock"\n    lock_method = "POST"\n    unlock_method = "POST"`
+      : `lock_address = "${address}"\n    unlock_address = "${address}"`;
+  return `terraform {
+  backend "http" {
+    address = "${address}"
+    ${locking}
+    retry_max = 0
+  }
+}
+variable "greeting" { default = "hello" }
+resource "terraform_data" "greeting" { input = var.greeting }
+output "greeting" { value = terraform_data.greeting.output }
+`;
+};
+
+const cli = (dir: string) => async (...args: string[]) => {
+  const env = {
+    ...process.env,
+    TF_HTTP_USERNAME: USER,
+    TF_HTTP_PASSWORD: PASSWORD,
+    TF_IN_AUTOMATION: '1',
+    CHECKPOINT_DISABLE: '1',
+    TF_CLI_CONFIG_FILE: path.join(dir, 'cli.tfrc'),
+  };
+  try {
+    const { stdout, stderr } = await exec(terraform ?? 'terraform', [...args, '-no-color'], { cwd: dir, env });
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+};
+
+t.test('the real Terraform CLI', { skip: terraform === undefined ? 'no terraform binary on this machine' : false }, async (t) => {
+  const server = await startServer(t);
+
+  for (const dialect of ['seed', 'default'] as const) {
+    t.test(`${dialect} lock configuration: init, apply, apply, pull, locked out, force-unlock`, async (t) => {
+      const name = `tf-${dialect}`;
+      const dir = await tempDir(t);
+      await fs.writeFile(path.join(dir, 'main.tf'), config(server, name, dialect));
+      await fs.writeFile(path.join(dir, 'cli.tfrc'), '');
+      const tf = cli(dir);
+
+      const init = await tf('init', '-input=false');
+      t.ok(init.ok, 'init', { output: init.output });
+      const first = await tf('apply', '-auto-approve', '-input=false');
+      t.ok(first.ok, 'first', { output: first.output });
+      const second = await tf('apply', '-auto-approve', '-input=false', '-var', 'greeting=bonjour');
+      t.ok(second.ok, 'second', { output: second.output });
+
+      const versions = (await (await server.request(`/states/${name}/versions`)).json()).versions as Array<{
+        version: number;
+        serial: number;
+        lock_id: string | null;
+      }>;
+      t.ok(versions.length >= 2, 'each apply stored a version');
+      t.ok(versions.every((v) => v.lock_id !== null), 'every push was made under a lock');
+      t.equal(versions[0]?.serial, Math.max(...versions.map((v) => v.serial)));
+      t.equal((await server.request(`/states/${name}/lock`)).status, 404, 'the lock was released');
+
+      const pulled = await tf('state', 'pull');
+      t.ok(pulled.ok, 'pulled', { output: pulled.output });
+      const served = await (await server.request(`/states/${name}`)).json();
+      t.same(JSON.parse(pulled.output), served, 'state pull returns what the server serves');
+      t.equal(served.outputs.greeting.value, 'bonjour');
+
+      const holder = newLockInfo({ Who: 'someone-else@elsewhere' });
+      t.equal((await server.request(`/states/${name}/lock`, { method: 'POST', body: JSON.stringify(holder) })).status, 200);
+      const blocked = await tf('plan', '-input=false', '-lock-timeout=0s');
+      t.notOk(blocked.ok, 'plan refuses to run while someone else holds the lock');
+      t.match(blocked.output, holder.ID, 'and names the holder');
+
+      const forced = await tf('force-unlock', '-force', holder.ID);
+      t.ok(forced.ok, 'forced', { output: forced.output });
+      t.equal((await server.request(`/states/${name}/lock`)).status, 404, 'force-unlock released it');
+      const { rows } = await server.db.pool.query(
+        "SELECT metadata->>'actor' AS actor FROM events WHERE stream_id = $1 AND type = 'LockForceReleased'",
+        [name],
+      );
+      t.same(rows, [{ actor: USER }], 'recorded as a force-release by the actor');
+      const after = await tf('apply', '-auto-approve', '-input=false', '-var', 'greeting=hallo');
+      t.ok(after.ok, 'after', { output: after.output });
+    });
+  }
+});
