@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import express, { type Request, type Response } from 'express';
 import * as E from 'fp-ts/lib/Either.js';
@@ -13,7 +14,6 @@ import { badRequest, sendError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
 import { checkContentMd5, receiveState, type BodyLimits } from './state-body.js';
 import { sendBody } from './send-body.js';
-import { createHash } from 'node:crypto';
 
 export interface ProtocolDeps {
   readonly store: EventStore;
@@ -62,7 +62,8 @@ export const protocolRoutes = (deps: ProtocolDeps): express.Router => {
   const precheck = precheckWrite(store);
   const router = express.Router();
 
-  const decide = async (req: Request, res: Response, name: string, command: Command, reply: (events: number) => unknown) => {
+  /** Runs a command and answers 200 with reply(number of events appended), or the error. */
+  const runAndReply = async (req: Request, res: Response, name: string, command: Command, reply: (events: number) => unknown) => {
     const outcome = await run(name, command, commandMetadata(req, res))();
     if (E.isLeft(outcome)) return sendError(res, outcome.left);
     res.status(200).json(reply(outcome.right.length));
@@ -114,7 +115,7 @@ export const protocolRoutes = (deps: ProtocolDeps): express.Router => {
     if (E.isLeft(params)) return sendError(res, params.left);
     const query = decodeWriteQuery(req.query);
     if (E.isLeft(query)) return sendError(res, query.left);
-    await decide(req, res, params.right.name, { type: 'DeleteState', lockId: query.right.ID ?? null }, (events) => ({
+    await runAndReply(req, res, params.right.name, { type: 'DeleteState', lockId: query.right.ID ?? null }, (events) => ({
       deleted: events > 0,
     }));
   });
@@ -124,7 +125,7 @@ export const protocolRoutes = (deps: ProtocolDeps): express.Router => {
     if (E.isLeft(params)) return sendError(res, params.left);
     const info = E.flatMap(readSmallJson(req), decodeLockInfo);
     if (E.isLeft(info)) return sendError(res, info.left);
-    await decide(req, res, params.right.name, { type: 'LockState', lock: info.right }, () => info.right);
+    await runAndReply(req, res, params.right.name, { type: 'LockState', lock: info.right }, () => info.right);
   };
   router.lock('/states/:name', smallBody, lock);
   router.post('/states/:name/lock', smallBody, lock);
@@ -135,7 +136,7 @@ export const protocolRoutes = (deps: ProtocolDeps): express.Router => {
     if (E.isLeft(params)) return sendError(res, params.left);
     const target = E.flatMap(readSmallJson(req), unlockTarget);
     if (E.isLeft(target)) return sendError(res, target.left);
-    await decide(req, res, params.right.name, { type: 'UnlockState', lockId: target.right }, (events) => ({
+    await runAndReply(req, res, params.right.name, { type: 'UnlockState', lockId: target.right }, (events) => ({
       released: events > 0,
       forced: target.right === null && events > 0,
     }));
