@@ -22,10 +22,13 @@ CREATE TABLE events (
   data            jsonb NOT NULL,
   metadata        jsonb NOT NULL,
   recorded_at     timestamptz NOT NULL,
+  -- sha256(previous event's hash || canonical bytes of this event), chained per stream: tamper evidence.
+  hash            text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
   UNIQUE (stream_id, stream_version)
 );
 
 CREATE INDEX events_commit_order ON events (transaction_id, global_position);
+CREATE INDEX events_stream_time ON events (stream_id, recorded_at);
 
 -- Events are never changed: refuse UPDATE, DELETE and TRUNCATE in the database itself.
 CREATE FUNCTION events_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -38,6 +38,13 @@ CREATE TABLE state_versions (
   terraform_version text,
   encrypted         boolean NOT NULL,
   lock_id           text,
+  -- Operation and Who of the lock held when the version was written.
+  operation         text,
+  who               text,
+  -- The version a rollback restored, else null.
+  restored_from     integer,
+  resource_count    integer,
+  output_count      integer,
   created_at        timestamptz NOT NULL,
   created_by        text NOT NULL,
   PRIMARY KEY (name, version)

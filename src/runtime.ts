@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
-import type { EventStore } from './commands/ports.js';
+import type { LedgerDeps } from './application/deps.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
@@ -15,10 +15,9 @@ import { migrate, openPool } from './storage/postgres.js';
 /** Everything a command needs, wired from the configuration: the one place adapters are chosen. */
 export interface Runtime {
   readonly pool: pg.Pool;
-  readonly store: EventStore;
   readonly blobs: BlobStore;
-  /** Where push bodies wait while they are checked; on the blob folder's file system when blobs are files. */
-  readonly tmpDir: string;
+  /** The ports the use cases run on. Push bodies wait in limits.tmpDir while they are checked. */
+  readonly ledger: LedgerDeps;
   close(): Promise<void>;
 }
 
@@ -56,7 +55,13 @@ export const openRuntime = async (config: Config, logger: Logger, ownership: Own
     const blobs = config.s3 === undefined ? await fsBlobStore(path.join(config.dataDir, 'blobs')) : await s3BlobStore(config.s3);
     const tmpDir = config.s3 === undefined ? path.join(config.dataDir, 'tmp') : path.join(os.tmpdir(), 'state-ledger');
     await fs.mkdir(tmpDir, { recursive: true });
-    return { pool: database.pool, store: pgEventStore(database.pool), blobs, tmpDir, close: database.close };
+    const ledger: LedgerDeps = {
+      store: pgEventStore(database.pool),
+      db: database.pool,
+      blobs,
+      limits: { maxBytes: config.maxStateBytes, tmpDir },
+    };
+    return { pool: database.pool, blobs, ledger, close: database.close };
   } catch (error) {
     await database.close();
     throw error;

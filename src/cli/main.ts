@@ -1,10 +1,16 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import * as E from 'fp-ts/lib/Either.js';
+import { rollbackState } from '../application/rollback-state.js';
+import { describeProblem, verifyLedger } from '../application/verify-ledger.js';
 import { loadConfig, type Config } from '../config.js';
+import { errorResponse } from '../http/errors.js';
 import { createLogger, type Logger } from '../logger.js';
-import { replay } from '../projections/replay.js';
-import { openDatabase } from '../runtime.js';
+import { replay, type ReplayMode } from '../projections/replay.js';
+import { openDatabase, openRuntime } from '../runtime.js';
+import { progress } from './progress.js';
 import { serve } from './serve.js';
 
 const configOrExit = (): Config => {
@@ -29,6 +35,19 @@ const action =
     }
   };
 
+const positiveInteger = (value: string): number => {
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('expected a version number (1, 2, 3, ...)');
+  return Number(value);
+};
+
+const instant = (value: string): Date => {
+  const date = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(date.getTime())) {
+    throw new InvalidArgumentError('expected an RFC 3339 time such as 2026-11-25T08:00:00Z');
+  }
+  return date;
+};
+
 const program = new Command('state-ledger')
   .description('Event-sourced Terraform/OpenTofu http state backend.\nConfiguration comes from environment variables (see README).')
   .showHelpAfterError();
@@ -51,19 +70,91 @@ program
 
 program
   .command('replay')
-  .description('rebuild every read model from the events')
+  .description('rebuild every read model from the events, aside, then swap it in while the server keeps serving')
+  .addOption(new Option('--verify', 'rebuild aside and report any difference from the live read models (exit 1 if any)').conflicts('until'))
+  .addOption(new Option('--until <time>', 'rebuild aside as of an RFC 3339 time and keep it for inspection').argParser(instant))
+  .action(
+    action(async (config, logger, options: { verify?: boolean; until?: Date }) => {
+      const database = await openDatabase(config, logger, 'borrow');
+      const bar = progress('replaying', logger);
+      try {
+        const mode: ReplayMode =
+          options.until !== undefined ? { kind: 'until', until: options.until } : options.verify === true ? { kind: 'verify' } : { kind: 'swap' };
+        const started = Date.now();
+        const report = await replay(database.pool, mode, ({ events, total }) => bar.update(events, total));
+        bar.stop();
+        const seconds = (Date.now() - started) / 1000;
+        const rate = seconds > 0 ? Math.round(report.events / seconds) : report.events;
+        process.stdout.write(`replayed ${report.events} events in ${seconds.toFixed(2)} s (${rate} events/s)\n`);
+        if (mode.kind === 'until') process.stdout.write(`read models as of ${mode.until.toISOString()} are in schema ${report.schema}\n`);
+        for (const difference of report.differences) {
+          process.stdout.write(
+            `${difference.table}: ${difference.onlyLive} rows only live, ${difference.onlyRebuilt} only rebuilt; e.g. ${JSON.stringify(difference.samples[0])}\n`,
+          );
+        }
+        if (mode.kind === 'verify') {
+          process.stdout.write(report.differences.length === 0 ? 'the live read models match the events\n' : 'the live read models differ from the events\n');
+          if (report.differences.length > 0) process.exitCode = 1;
+        }
+      } finally {
+        bar.stop();
+        await database.close();
+      }
+    }),
+  );
+
+program
+  .command('verify')
+  .description('recompute every event hash chain and re-hash every stored body; exit 1 naming the first problem')
   .action(
     action(async (config, logger) => {
-      const database = await openDatabase(config, logger, 'borrow');
+      const runtime = await openRuntime(config, logger, 'borrow');
+      const bar = progress('verifying', logger);
       try {
-        const started = Date.now();
-        const { events } = await replay(database.pool, ({ events: n, total }) =>
-          logger.info({ events: n, total }, 'replaying'),
-        );
-        const seconds = (Date.now() - started) / 1000;
-        process.stdout.write(`replayed ${events} events in ${seconds.toFixed(2)} s\n`);
+        const total = (await runtime.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]?.n ?? 0;
+        const report = await verifyLedger(runtime.pool, runtime.blobs, (events) => bar.update(events, total));
+        bar.stop();
+        const first = report.problems[0];
+        if (first === undefined) {
+          process.stdout.write(`ledger intact: ${report.events} events in ${report.streams} streams, ${report.blobs} blobs\n`);
+          return;
+        }
+        process.stdout.write(`ledger NOT intact: ${describeProblem(first)}\n`);
+        for (const problem of report.problems.slice(1)) process.stdout.write(`also: ${describeProblem(problem)}\n`);
+        process.exitCode = 1;
       } finally {
-        await database.close();
+        bar.stop();
+        await runtime.close();
+      }
+    }),
+  );
+
+program
+  .command('rollback')
+  .description('restore version VERSION of state NAME as a new version (history is never rewritten)')
+  .argument('<name>', 'state name')
+  .argument('<version>', 'the version to restore', positiveInteger)
+  .requiredOption('--reason <text>', 'why, recorded in the ledger')
+  .option('--force', 'restore even if the version belongs to another lineage')
+  .option('--lock-id <id>', 'the lock ID to write under, when the state is locked by you')
+  .action(
+    action(async (config, logger, name: string, version: number, options: { reason: string; force?: boolean; lockId?: string }) => {
+      const runtime = await openRuntime(config, logger, 'borrow');
+      try {
+        const outcome = await rollbackState(runtime.ledger)(
+          name,
+          { version, reason: options.reason, force: options.force ?? false, lockId: options.lockId ?? null },
+          { actor: `cli:${os.userInfo().username}`, remoteAddress: null, userAgent: 'state-ledger-cli', requestId: randomUUID(), now: new Date() },
+        );
+        if (E.isLeft(outcome)) {
+          const { body } = errorResponse(outcome.left);
+          const message = (body as { message?: string }).message ?? `the state is locked: ${JSON.stringify(body)}`;
+          throw new Error(`rollback refused: ${message}`);
+        }
+        const { version: created, restored, serial } = outcome.right;
+        process.stdout.write(`restored version ${restored} of ${name} as version ${created} (serial ${serial})\n`);
+      } finally {
+        await runtime.close();
       }
     }),
   );

@@ -40,14 +40,7 @@ const banner = (baseUrl: string, resolved: ResolvedUsers, config: Config): strin
 export const serve = async (config: Config, logger: Logger): Promise<void> => {
   const resolved = await resolveUsers(config);
   const runtime = await openRuntime(config, logger, 'own');
-  const app = createApp({
-    store: runtime.store,
-    db: runtime.pool,
-    blobs: runtime.blobs,
-    users: resolved.users,
-    limits: { maxBytes: config.maxStateBytes, tmpDir: runtime.tmpDir },
-    logger,
-  });
+  const app = createApp({ ...runtime.ledger, users: resolved.users, logger });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

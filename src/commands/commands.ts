@@ -10,6 +10,16 @@ export interface StoredBody {
   readonly lineage: string;
   readonly terraformVersion: string | null;
   readonly encrypted: boolean;
+  readonly resourceCount: number | null;
+  readonly outputCount: number | null;
+}
+
+/** The version a rollback restores, as the version history records it. */
+export interface RollbackTarget {
+  readonly version: number;
+  readonly serial: number;
+  readonly lineage: string;
+  readonly encrypted: boolean;
 }
 
 export type Command =
@@ -17,7 +27,17 @@ export type Command =
   /** lockId null: a force-unlock (Terraform sends no lock info for it). */
   | { readonly type: 'UnlockState'; readonly lockId: string | null }
   | { readonly type: 'PushState'; readonly lockId: string | null; readonly body: StoredBody }
-  | { readonly type: 'DeleteState'; readonly lockId: string | null };
+  | { readonly type: 'DeleteState'; readonly lockId: string | null }
+  | {
+      readonly type: 'RollbackState';
+      readonly lockId: string | null;
+      readonly target: RollbackTarget;
+      /** The target's content, with the serial the decider asks for (see rollbackSerial). */
+      readonly body: StoredBody;
+      readonly reason: string;
+      /** Restore even when the target's lineage differs from the head's. */
+      readonly force: boolean;
+    };
 
 /** Who asks, from where, and when: the decider never reads a clock. */
 export interface CommandMetadata {

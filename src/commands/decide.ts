@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { StateEvent } from '../events/events.js';
-import type { Command } from './commands.js';
+import type { Command, RollbackTarget, StoredBody } from './commands.js';
 import type { DomainError } from './errors.js';
 import { assertNever, type LedgerState } from './state.js';
 
@@ -14,6 +14,55 @@ export const checkWriteLock = (state: LedgerState, lockId: string | null): E.Eit
   if (state.lock !== null && state.lock.ID !== lockId) return E.left({ type: 'LockHeld', holder: state.lock });
   if (state.lock === null && lockId !== null) return E.left({ type: 'LockLost', lockId });
   return E.right(undefined);
+};
+
+/**
+ * The serial a restored plain state gets: above every serial the clients have seen, so the next
+ * apply does not find the serial gone backwards. Encrypted bodies cannot be rewritten: they keep theirs.
+ */
+export const rollbackSerial = (state: LedgerState, target: RollbackTarget): number =>
+  target.encrypted ? target.serial : Math.max(state.lastSerial, target.serial) + 1;
+
+const bodyFields = (body: StoredBody) => ({
+  blob_key: body.blobKey,
+  sha256: body.sha256,
+  md5: body.md5,
+  size: body.size,
+  serial: body.serial,
+  lineage: body.lineage,
+  terraform_version: body.terraformVersion,
+  encrypted: body.encrypted,
+  resource_count: body.resourceCount,
+  output_count: body.outputCount,
+});
+
+const versionFields = (state: LedgerState, lockId: string | null) => ({
+  version: state.lastVersion + 1,
+  lock_id: lockId,
+  lock_operation: state.lock?.Operation ?? null,
+  lock_who: state.lock?.Who ?? null,
+});
+
+const decideRollback = (state: LedgerState, command: Extract<Command, { type: 'RollbackState' }>): Decision => {
+  const { target, body } = command;
+  if (target.version < 1 || target.version > state.lastVersion) return E.left({ type: 'VersionNotFound', version: target.version });
+  if (state.head !== null && state.head.lineage !== target.lineage && !command.force) {
+    return E.left({ type: 'LineageMismatch', head: state.head.lineage, target: target.lineage });
+  }
+  const expectedSerial = rollbackSerial(state, target);
+  if (body.serial !== expectedSerial) return E.left({ type: 'RollbackStale', expectedSerial });
+  return E.right([
+    {
+      type: 'StateRolledBack',
+      data: {
+        ...versionFields(state, command.lockId),
+        ...bodyFields(body),
+        from_version: state.head?.version ?? null,
+        to_version: target.version,
+        reason: command.reason,
+      },
+    },
+  ]);
 };
 
 const none: Decision = E.right([]);
@@ -32,30 +81,16 @@ export const decide = (command: Command, state: LedgerState): Decision => {
       if (state.lock.ID === command.lockId) return E.right([{ type: 'StateUnlocked', data: { lock_id: command.lockId } }]);
       return E.left({ type: 'LockMismatch', holder: state.lock });
     }
-    case 'PushState': {
-      const { body, lockId } = command;
+    case 'PushState':
       return E.map((): StateEvent[] => [
-        {
-          type: 'StatePushed',
-          data: {
-            version: state.lastVersion + 1,
-            blob_key: body.blobKey,
-            sha256: body.sha256,
-            md5: body.md5,
-            size: body.size,
-            serial: body.serial,
-            lineage: body.lineage,
-            terraform_version: body.terraformVersion,
-            encrypted: body.encrypted,
-            lock_id: lockId,
-          },
-        },
-      ])(checkWriteLock(state, lockId));
-    }
+        { type: 'StatePushed', data: { ...versionFields(state, command.lockId), ...bodyFields(command.body) } },
+      ])(checkWriteLock(state, command.lockId));
     case 'DeleteState':
       return E.map((): StateEvent[] =>
-        state.head === null ? [] : [{ type: 'StateDeleted', data: { version: state.head.version } }],
+        state.head === null ? [] : [{ type: 'StateDeleted', data: { version: state.head.version, lock_id: command.lockId } }],
       )(checkWriteLock(state, command.lockId));
+    case 'RollbackState':
+      return E.flatMap(checkWriteLock(state, command.lockId), () => decideRollback(state, command));
     default:
       return assertNever(command);
   }

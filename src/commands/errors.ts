@@ -2,12 +2,18 @@ import type { LockInfo } from '../events/lock-info.js';
 
 /** Why the decider refused a command. Each maps to one HTTP status in src/http/errors.ts. */
 export type DomainError =
-  /** Someone else holds the lock (push, delete, or lock with another ID). */
+  /** Someone else holds the lock (push, delete, rollback, or lock with another ID). */
   | { readonly type: 'LockHeld'; readonly holder: LockInfo }
   /** Unlock with an ID that is not the holder's. */
   | { readonly type: 'LockMismatch'; readonly holder: LockInfo }
   /** A write names a lock that is no longer held: it was force-released, the write is unsafe. */
-  | { readonly type: 'LockLost'; readonly lockId: string };
+  | { readonly type: 'LockLost'; readonly lockId: string }
+  /** Rollback to a version that was never written. */
+  | { readonly type: 'VersionNotFound'; readonly version: number }
+  /** Rollback to another lineage (another state's history) without force. */
+  | { readonly type: 'LineageMismatch'; readonly head: string; readonly target: string }
+  /** The head moved while the rollback's body was prepared: prepare it again. */
+  | { readonly type: 'RollbackStale'; readonly expectedSerial: number };
 
 export type CommandError =
   | DomainError

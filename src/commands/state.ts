@@ -5,14 +5,16 @@ import type { StateEvent } from '../events/events.js';
 /** What the decider needs to know about one state's stream. Plain JSON, so it can be snapshotted. */
 export const LedgerStateCodec = t.type({
   lock: t.union([LockInfoCodec, t.null]),
-  /** Highest version number ever pushed; versions keep counting across deletes. */
+  /** Highest version number ever written; versions keep counting across deletes. */
   lastVersion: t.number,
+  /** Serial of that version, kept across a delete so a restore never lowers it. */
+  lastSerial: t.number,
   /** The current body, or null when the state was never pushed or is deleted. */
   head: t.union([t.type({ version: t.number, serial: t.number, lineage: t.string }), t.null]),
 });
 export type LedgerState = t.TypeOf<typeof LedgerStateCodec>;
 
-export const initialState: LedgerState = { lock: null, lastVersion: 0, head: null };
+export const initialState: LedgerState = { lock: null, lastVersion: 0, lastSerial: 0, head: null };
 
 export const evolve = (state: LedgerState, event: StateEvent): LedgerState => {
   switch (event.type) {
@@ -21,9 +23,10 @@ export const evolve = (state: LedgerState, event: StateEvent): LedgerState => {
     case 'StateUnlocked':
     case 'LockForceReleased':
       return { ...state, lock: null };
-    case 'StatePushed': {
+    case 'StatePushed':
+    case 'StateRolledBack': {
       const { version, serial, lineage } = event.data;
-      return { ...state, lastVersion: version, head: { version, serial, lineage } };
+      return { ...state, lastVersion: version, lastSerial: serial, head: { version, serial, lineage } };
     }
     case 'StateDeleted':
       return { ...state, head: null };

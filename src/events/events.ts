@@ -5,22 +5,48 @@ import { LockInfoCodec } from './lock-info.js';
  * The ledger's vocabulary. Stored type names are the keys of `eventDataCodecs`;
  * they are part of the database contract and never renamed.
  */
-const StateLockedData = t.type({ lock: LockInfoCodec });
-const StateUnlockedData = t.type({ lock_id: t.string });
-const LockForceReleasedData = t.type({ lock: LockInfoCodec });
-const StatePushedData = t.type({
-  version: t.number,
+
+const nullable = <C extends t.Mixed>(codec: C) => t.union([codec, t.null]);
+
+/** A stored body: where its bytes are and what the edge read from it. */
+const BodyFields = t.type({
   blob_key: t.string,
   sha256: t.string,
   md5: t.string,
   size: t.number,
   serial: t.number,
   lineage: t.string,
-  terraform_version: t.union([t.string, t.null]),
+  terraform_version: nullable(t.string),
   encrypted: t.boolean,
-  lock_id: t.union([t.string, t.null]),
+  /** Entries in `resources` and keys in `outputs`; null for an encrypted body. */
+  resource_count: nullable(t.number),
+  output_count: nullable(t.number),
 });
-const StateDeletedData = t.type({ version: t.number });
+
+/** A new version and the lock it was written under (with that lock's Operation and Who). */
+const VersionFields = t.type({
+  version: t.number,
+  lock_id: nullable(t.string),
+  lock_operation: nullable(t.string),
+  lock_who: nullable(t.string),
+});
+
+const StateLockedData = t.type({ lock: LockInfoCodec });
+const StateUnlockedData = t.type({ lock_id: t.string });
+const LockForceReleasedData = t.type({ lock: LockInfoCodec });
+const StatePushedData = t.intersection([VersionFields, BodyFields]);
+const StateDeletedData = t.type({ version: t.number, lock_id: nullable(t.string) });
+const StateRolledBackData = t.intersection([
+  VersionFields,
+  BodyFields,
+  t.type({
+    /** The head before the rollback (null when the state was deleted). */
+    from_version: nullable(t.number),
+    /** The version whose content was restored. */
+    to_version: t.number,
+    reason: t.string,
+  }),
+]);
 
 export const eventDataCodecs = {
   StateLocked: StateLockedData,
@@ -28,6 +54,7 @@ export const eventDataCodecs = {
   LockForceReleased: LockForceReleasedData,
   StatePushed: StatePushedData,
   StateDeleted: StateDeletedData,
+  StateRolledBack: StateRolledBackData,
 } as const;
 
 type Codecs = typeof eventDataCodecs;
@@ -36,13 +63,13 @@ export type StateEvent = {
   [K in StateEventType]: { type: K; data: t.TypeOf<Codecs[K]> };
 }[StateEventType];
 export type EventOf<K extends StateEventType> = Extract<StateEvent, { type: K }>;
-export type StatePushed = EventOf<'StatePushed'>['data'];
+export type BodyFields = t.TypeOf<typeof BodyFields>;
 
 /** Who caused an event and through which request: the audit trail's raw material. */
 export const EventMetadataCodec = t.type({
   actor: t.string,
-  remote_address: t.union([t.string, t.null]),
-  user_agent: t.union([t.string, t.null]),
+  remote_address: nullable(t.string),
+  user_agent: nullable(t.string),
   request_id: t.string,
 });
 export type EventMetadata = t.TypeOf<typeof EventMetadataCodec>;
@@ -55,7 +82,22 @@ export interface RecordedEvent {
   readonly event: StateEvent;
   readonly metadata: EventMetadata;
   readonly recordedAt: Date;
+  /** sha256 over the previous event's hash and this event's canonical bytes (hex). */
+  readonly hash: string;
 }
 
 export const isStateEventType = (type: string): type is StateEventType =>
   Object.prototype.hasOwnProperty.call(eventDataCodecs, type);
+
+/** The lock an event was written under or acts on, for the audit trail. */
+export const lockIdOf = (event: StateEvent): string | null => {
+  switch (event.type) {
+    case 'StateLocked':
+    case 'LockForceReleased':
+      return event.data.lock.ID;
+    case 'StateUnlocked':
+      return event.data.lock_id;
+    default:
+      return event.data.lock_id;
+  }
+};

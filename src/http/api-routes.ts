@@ -1,19 +1,39 @@
 import express from 'express';
 import * as E from 'fp-ts/lib/Either.js';
-import { findVersion, heldLock, listStates, listVersions, stateKnown, type VersionEntry } from '../projections/queries.js';
-import type { SqlExecutor } from '../projections/sql.js';
+import type { LedgerDeps } from '../application/deps.js';
+import { rollbackState } from '../application/rollback-state.js';
+import { lockIdOf, type RecordedEvent } from '../events/events.js';
+import { diffStates, formatDiff } from '../history/state-diff.js';
+import { globalFeed, streamEvents } from '../projections/events-feed.js';
+import {
+  currentBody,
+  findVersion,
+  heldLock,
+  listStates,
+  listVersions,
+  lockAt,
+  stateKnown,
+  type VersionEntry,
+} from '../projections/queries.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
-import { decodeStateParams, decodeVersionParams, decodeVersionsQuery } from './codecs.js';
-import { sendError } from './errors.js';
+import {
+  decodeAtQuery,
+  decodeDiffQuery,
+  decodeEventsQuery,
+  decodeRollbackBody,
+  decodeStateParams,
+  decodeVersionParams,
+  decodeVersionsQuery,
+  decodeWriteQuery,
+} from './codecs.js';
+import { notFound, sendError } from './errors.js';
+import { commandMetadata } from './request-context.js';
 import { sendBody } from './send-body.js';
-
-export interface ApiDeps {
-  readonly db: SqlExecutor;
-  readonly blobs: BlobStore;
-}
+import { sendTable, wantsTable } from './text-table.js';
 
 const DEFAULT_PAGE = 50;
 const MAX_PAGE = 1000;
+const pageSize = (limit: number | undefined) => Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE);
 
 const versionJson = (v: VersionEntry) => ({
   version: v.version,
@@ -24,13 +44,57 @@ const versionJson = (v: VersionEntry) => ({
   sha256: v.sha256,
   md5: v.md5,
   encrypted: v.encrypted,
+  resources: v.resource_count,
+  outputs: v.output_count,
+  operation: v.operation,
+  who: v.who,
+  restored_from: v.restored_from,
   created_at: v.created_at,
   created_by: v.created_by,
   lock_id: v.lock_id,
 });
 
-/** Our own JSON API over the read models: listing, history, lock inspection. */
-export const apiRoutes = ({ db, blobs }: ApiDeps): express.Router => {
+const eventJson = (e: RecordedEvent) => ({
+  position: e.position,
+  state: e.streamId,
+  stream_version: e.streamVersion,
+  type: e.event.type,
+  recorded_at: e.recordedAt,
+  actor: e.metadata.actor,
+  remote_address: e.metadata.remote_address,
+  user_agent: e.metadata.user_agent,
+  request_id: e.metadata.request_id,
+  lock_id: lockIdOf(e.event),
+  hash: e.hash,
+  data: e.event.data,
+});
+
+const eventColumns = ['position', 'state', 'version', 'type', 'time', 'actor', 'address', 'user agent', 'request id', 'lock id'];
+const eventCells = (e: RecordedEvent) => [
+  e.position,
+  e.streamId,
+  e.streamVersion,
+  e.event.type,
+  e.recordedAt,
+  e.metadata.actor,
+  e.metadata.remote_address,
+  e.metadata.user_agent,
+  e.metadata.request_id,
+  lockIdOf(e.event),
+];
+
+const readJson = async (blobs: BlobStore, entry: VersionEntry): Promise<unknown> => {
+  const stream = await blobs.get(entry.blob_key);
+  if (stream === null) throw new Error(`blob ${entry.blob_key} of version ${entry.version} is missing from the blob store`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+};
+
+/** Our own JSON API over the ledger: listing, history, diff, rollback, audit trail, point in time. */
+export const apiRoutes = (deps: LedgerDeps): express.Router => {
+  const { db, blobs } = deps;
+  const rollback = rollbackState(deps);
   const router = express.Router();
 
   router.get('/states', async (_req, res) => {
@@ -40,8 +104,12 @@ export const apiRoutes = ({ db, blobs }: ApiDeps): express.Router => {
   router.get('/states/:name/lock', async (req, res) => {
     const params = decodeStateParams(req.params);
     if (E.isLeft(params)) return sendError(res, params.left);
-    const lock = await heldLock(db, params.right.name);
-    if (lock === undefined) return sendError(res, { type: 'NotFound', message: `state ${params.right.name} is not locked` });
+    const query = decodeAtQuery(req.query);
+    if (E.isLeft(query)) return sendError(res, query.left);
+    const { name } = params.right;
+    const { at } = query.right;
+    const lock = at === undefined ? await heldLock(db, name) : await lockAt(db, name, at);
+    if (lock === undefined) return sendError(res, notFound(`state ${name} is not locked${at === undefined ? '' : ` at ${at.toISOString()}`}`));
     res.json({ ...lock.info, acquired_at: lock.acquired_at, acquired_by: lock.acquired_by });
   });
 
@@ -51,13 +119,18 @@ export const apiRoutes = ({ db, blobs }: ApiDeps): express.Router => {
     const query = decodeVersionsQuery(req.query);
     if (E.isLeft(query)) return sendError(res, query.left);
     const { name } = params.right;
-    const limit = Math.min(query.right.limit ?? DEFAULT_PAGE, MAX_PAGE);
-    const versions = await listVersions(db, name, { limit, before: query.right.before });
-    if (versions.length === 0 && !(await stateKnown(db, name))) {
-      return sendError(res, { type: 'NotFound', message: `state ${name} does not exist` });
-    }
+    const limit = pageSize(query.right.limit);
+    const versions = await listVersions(db, name, { limit, before: query.right.before, at: query.right.at });
+    if (versions.length === 0 && !(await stateKnown(db, name))) return sendError(res, notFound(`state ${name} does not exist`));
     const last = versions[versions.length - 1];
     const next = versions.length === limit && last !== undefined && last.version > 1 ? last.version : null;
+    if (wantsTable(req)) {
+      return sendTable(
+        res,
+        ['version', 'serial', 'size', 'resources', 'outputs', 'created', 'by', 'operation', 'who', 'restored from', 'lock id'],
+        versions.map((v) => [v.version, v.serial, v.size, v.resource_count, v.output_count, v.created_at, v.created_by, v.operation, v.who, v.restored_from, v.lock_id]),
+      );
+    }
     res.json({ name, versions: versions.map(versionJson), next });
   });
 
@@ -66,8 +139,71 @@ export const apiRoutes = ({ db, blobs }: ApiDeps): express.Router => {
     if (E.isLeft(params)) return sendError(res, params.left);
     const { name, version } = params.right;
     const entry = await findVersion(db, name, version);
-    if (entry === undefined) return sendError(res, { type: 'NotFound', message: `state ${name} has no version ${version}` });
+    if (entry === undefined) return sendError(res, notFound(`state ${name} has no version ${version}`));
     await sendBody(req, res, blobs, entry);
+  });
+
+  router.get('/states/:name/diff', async (req, res) => {
+    const params = decodeStateParams(req.params);
+    if (E.isLeft(params)) return sendError(res, params.left);
+    const query = decodeDiffQuery(req.query);
+    if (E.isLeft(query)) return sendError(res, query.left);
+    const { name } = params.right;
+    const toVersion = query.right.to ?? (await currentBody(db, name))?.version;
+    if (toVersion === undefined) return sendError(res, notFound(`state ${name} has no current version; name one with ?to=`));
+    const to = await findVersion(db, name, toVersion);
+    if (to === undefined) return sendError(res, notFound(`state ${name} has no version ${toVersion}`));
+    const fromVersion = query.right.from ?? (toVersion > 1 ? toVersion - 1 : undefined);
+    const from = fromVersion === undefined ? undefined : await findVersion(db, name, fromVersion);
+    if (fromVersion !== undefined && from === undefined) return sendError(res, notFound(`state ${name} has no version ${fromVersion}`));
+    const encrypted = [from, to].find((v) => v?.encrypted === true);
+    if (encrypted !== undefined) {
+      return sendError(res, {
+        type: 'Unprocessable',
+        code: 'encrypted_state',
+        message: `version ${encrypted.version} is an OpenTofu-encrypted state; the server cannot read it to compare`,
+      });
+    }
+    const diff = diffStates(from === undefined ? null : await readJson(blobs, from), await readJson(blobs, to));
+    if (wantsTable(req)) return void res.type('text/plain').send(formatDiff(diff));
+    res.json({ name, from: from?.version ?? null, to: to.version, ...diff });
+  });
+
+  router.post('/states/:name/rollback', express.json({ limit: '64kb', type: () => true }), async (req, res) => {
+    const params = decodeStateParams(req.params);
+    if (E.isLeft(params)) return sendError(res, params.left);
+    const query = decodeWriteQuery(req.query);
+    if (E.isLeft(query)) return sendError(res, query.left);
+    const body = decodeRollbackBody(req.body);
+    if (E.isLeft(body)) return sendError(res, body.left);
+    const { version, reason, force } = body.right;
+    const outcome = await rollback(params.right.name, { version, reason, force: force ?? false, lockId: query.right.ID ?? null }, commandMetadata(req, res));
+    if (E.isLeft(outcome)) return sendError(res, outcome.left);
+    res.json({ version: outcome.right.version, restored_from: outcome.right.restored, serial: outcome.right.serial });
+  });
+
+  router.get('/states/:name/events', async (req, res) => {
+    const params = decodeStateParams(req.params);
+    if (E.isLeft(params)) return sendError(res, params.left);
+    const query = decodeEventsQuery(req.query);
+    if (E.isLeft(query)) return sendError(res, query.left);
+    const { name } = params.right;
+    const limit = pageSize(query.right.limit);
+    const events = await streamEvents(db, name, { after: query.right.after ?? 0, limit });
+    if (events.length === 0 && !(await stateKnown(db, name))) return sendError(res, notFound(`state ${name} does not exist`));
+    if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
+    const last = events[events.length - 1];
+    res.json({ name, events: events.map(eventJson), next: events.length === limit && last !== undefined ? last.streamVersion : null });
+  });
+
+  router.get('/events', async (req, res) => {
+    const query = decodeEventsQuery(req.query);
+    if (E.isLeft(query)) return sendError(res, query.left);
+    const after = query.right.after ?? 0;
+    const events = await globalFeed(db, { after, limit: pageSize(query.right.limit) });
+    if (events === undefined) return sendError(res, notFound(`there is no event at position ${after}`));
+    if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
+    res.json({ events: events.map(eventJson), next: events[events.length - 1]?.position ?? after });
   });
 
   return router;

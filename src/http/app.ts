@@ -1,23 +1,16 @@
 import express, { type ErrorRequestHandler } from 'express';
 import type { Users } from '../config.js';
-import type { EventStore } from '../commands/ports.js';
+import type { LedgerDeps } from '../application/deps.js';
 import type { Logger } from '../logger.js';
-import type { SqlExecutor } from '../projections/sql.js';
-import type { BlobStore } from '../storage/blobs/blob-store.js';
 import { apiRoutes } from './api-routes.js';
 import { basicAuth } from './auth.js';
 import { badRequest, sendError } from './errors.js';
 import { healthRoute } from './health.js';
 import { protocolRoutes } from './protocol-routes.js';
 import { requestId } from './request-context.js';
-import type { BodyLimits } from './state-body.js';
 
-export interface AppDeps {
-  readonly store: EventStore;
-  readonly db: SqlExecutor;
-  readonly blobs: BlobStore;
+export interface AppDeps extends LedgerDeps {
   readonly users: Users;
-  readonly limits: BodyLimits;
   readonly logger: Logger;
 }
 

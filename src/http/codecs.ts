@@ -27,6 +27,29 @@ const PositiveIntFromString = new t.Type<number, string, unknown>(
   String,
 );
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** An instant written as RFC 3339 with its offset, e.g. 2026-11-25T08:00:00Z. */
+const InstantFromString = new t.Type<Date, string, unknown>(
+  'RFC3339',
+  (u): u is Date => u instanceof Date,
+  (u, c) => {
+    const date = typeof u === 'string' && RFC3339.test(u) ? new Date(u) : undefined;
+    return date !== undefined && !Number.isNaN(date.getTime()) ? t.success(date) : t.failure(u, c);
+  },
+  (d) => d.toISOString(),
+);
+
+const NonNegativeIntFromString = new t.Type<number, string, unknown>(
+  'NonNegativeInteger',
+  (u): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u >= 0,
+  (u, c) => {
+    const n = typeof u === 'string' && /^\d{1,15}$/.test(u) ? Number(u) : NaN;
+    return Number.isSafeInteger(n) ? t.success(n) : t.failure(u, c);
+  },
+  String,
+);
+
 /** Path parameters of /states/:name[/versions/:version]. */
 export const StateParams = t.type({ name: StateName });
 export const VersionParams = t.type({ name: StateName, version: PositiveIntFromString });
@@ -34,7 +57,18 @@ export const VersionParams = t.type({ name: StateName, version: PositiveIntFromS
 /** `?ID=` on writes: the lock the client believes it holds (absent when it holds none). */
 export const WriteQuery = t.partial({ ID: NonEmptyString });
 
-export const VersionsQuery = t.partial({ limit: PositiveIntFromString, before: PositiveIntFromString });
+const Format = t.keyof({ json: null, table: null });
+
+export const VersionsQuery = t.partial({ limit: PositiveIntFromString, before: PositiveIntFromString, at: InstantFromString, format: Format });
+export const AtQuery = t.partial({ at: InstantFromString });
+export const EventsQuery = t.partial({ after: NonNegativeIntFromString, limit: PositiveIntFromString, format: Format });
+export const DiffQuery = t.partial({ from: PositiveIntFromString, to: PositiveIntFromString, format: Format });
+
+/** POST /states/:name/rollback. */
+export const RollbackBody = t.intersection([
+  t.type({ version: t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'PositiveInteger'), reason: NonEmptyString }),
+  t.partial({ force: t.boolean }),
+]);
 
 /** Decodes one input at the edge; the 400 message is io-ts's own account of what was wrong. */
 export const decodeInput =
@@ -54,4 +88,16 @@ export const decodeStateParams = decodeInput(
 );
 export const decodeVersionParams = decodeInput(VersionParams, 'invalid_version', 'expected a state name and a version number');
 export const decodeWriteQuery = decodeInput(WriteQuery, 'invalid_lock_id', 'ID must be a single non-empty lock ID');
-export const decodeVersionsQuery = decodeInput(VersionsQuery, 'invalid_query', 'limit and before must be positive integers');
+export const decodeVersionsQuery = decodeInput(
+  VersionsQuery,
+  'invalid_query',
+  'limit and before must be positive integers, at an RFC 3339 time, format json or table',
+);
+export const decodeAtQuery = decodeInput(AtQuery, 'invalid_query', 'at must be an RFC 3339 time such as 2026-11-25T08:00:00Z');
+export const decodeEventsQuery = decodeInput(EventsQuery, 'invalid_query', 'after must be a non-negative integer, limit a positive one');
+export const decodeDiffQuery = decodeInput(DiffQuery, 'invalid_query', 'from and to must be version numbers');
+export const decodeRollbackBody = decodeInput(
+  RollbackBody,
+  'invalid_rollback',
+  'the body must be {"version": <positive integer>, "reason": "<non-empty text>", "force": <optional boolean>}',
+);

@@ -1,31 +1,22 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
 import express, { type Request, type Response } from 'express';
 import * as E from 'fp-ts/lib/Either.js';
+import type { LedgerDeps } from '../application/deps.js';
+import { pushState } from '../application/push-state.js';
+import { checkContentMd5 } from '../bodies/ingest.js';
 import type { Command } from '../commands/commands.js';
-import { handleCommand, precheckWrite } from '../commands/handler.js';
-import type { EventStore } from '../commands/ports.js';
+import { handleCommand } from '../commands/handler.js';
 import { LockInfoCodec, type LockInfo } from '../events/lock-info.js';
-import { currentBody } from '../projections/queries.js';
-import type { SqlExecutor } from '../projections/sql.js';
-import { blobKeyFor, type BlobStore } from '../storage/blobs/blob-store.js';
-import { decodeStateParams, decodeWriteQuery } from './codecs.js';
-import { badRequest, sendError, type RequestError } from './errors.js';
+import { currentBody, findVersion, versionAt } from '../projections/queries.js';
+import { decodeAtQuery, decodeStateParams, decodeWriteQuery } from './codecs.js';
+import { badRequest, sendError, type HttpError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
-import { checkContentMd5, receiveState, type BodyLimits } from './state-body.js';
 import { sendBody } from './send-body.js';
-
-export interface ProtocolDeps {
-  readonly store: EventStore;
-  readonly db: SqlExecutor;
-  readonly blobs: BlobStore;
-  readonly limits: BodyLimits;
-}
 
 /** Lock and unlock bodies are a LockInfo: small, so read whole (and MD5-checked like the clients send it). */
 const smallBody = express.raw({ type: () => true, limit: '64kb' });
 
-const readSmallJson = (req: Request): E.Either<RequestError, unknown> => {
+const readSmallJson = (req: Request): E.Either<HttpError, unknown> => {
   const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
   const md5 = checkContentMd5(req.get('content-md5'), createHash('md5').update(raw).digest('base64'));
   if (E.isLeft(md5)) return md5;
@@ -56,10 +47,11 @@ const unlockTarget = (body: unknown): E.Either<RequestError, string | null> => {
   return E.right(id === undefined || id === '' ? null : id);
 };
 
-export const protocolRoutes = (deps: ProtocolDeps): express.Router => {
-  const { store, db, blobs, limits } = deps;
+/** The Terraform/OpenTofu http backend protocol, exactly as both clients speak it. */
+export const protocolRoutes = (deps: LedgerDeps): express.Router => {
+  const { store, db, blobs } = deps;
   const run = handleCommand(store);
-  const precheck = precheckWrite(store);
+  const push = pushState(deps);
   const router = express.Router();
 
   /** Runs a command and answers 200 with reply(number of events appended), or the error. */
@@ -72,43 +64,32 @@ export const protocolRoutes = (deps: ProtocolDeps): express.Router => {
   router.get('/states/:name', async (req, res) => {
     const params = decodeStateParams(req.params);
     if (E.isLeft(params)) return sendError(res, params.left);
-    const body = await currentBody(db, params.right.name);
-    if (body === undefined) return void res.status(404).end();
-    await sendBody(req, res, blobs, body);
+    const query = decodeAtQuery(req.query);
+    if (E.isLeft(query)) return sendError(res, query.left);
+    const { name } = params.right;
+    const { at } = query.right;
+    if (at === undefined) {
+      const body = await currentBody(db, name);
+      return body === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body);
+    }
+    // Point in time: the version that was current then, served from the history.
+    const version = await versionAt(db, name, at);
+    const body = version === null ? undefined : await findVersion(db, name, version);
+    return body === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body);
   });
 
-  const push = async (req: Request, res: Response) => {
+  const update = async (req: Request, res: Response) => {
     const params = decodeStateParams(req.params);
     if (E.isLeft(params)) return sendError(res, params.left);
     const query = decodeWriteQuery(req.query);
     if (E.isLeft(query)) return sendError(res, query.left);
-    const { name } = params.right;
-    const lockId = query.right.ID ?? null;
-    // Refuse before receiving hundreds of MB when the lock already forbids the write.
-    const allowed = await precheck(name, lockId)();
-    if (E.isLeft(allowed)) return sendError(res, allowed.left);
-    const received = await receiveState(req, limits);
-    if (E.isLeft(received)) return sendError(res, received.left);
-    const state = received.right;
-    try {
-      const blobKey = blobKeyFor(state.sha256);
-      // The blob is written before the event that refers to it; a failure here stores no version.
-      await blobs.put(blobKey, state.file, state.size);
-      const body = { ...state, blobKey };
-      const outcome = await run(name, { type: 'PushState', lockId, body }, commandMetadata(req, res))();
-      if (E.isLeft(outcome)) return sendError(res, outcome.left);
-      const pushed = outcome.right[0]?.event;
-      res.status(200).json({
-        version: pushed?.type === 'StatePushed' ? pushed.data.version : null,
-        sha256: state.sha256,
-        size: state.size,
-      });
-    } finally {
-      await fs.rm(state.file, { force: true });
-    }
+    const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    const outcome = await push(params.right.name, query.right.ID ?? null, req, { length, contentMd5: req.get('content-md5') }, commandMetadata(req, res));
+    if (E.isLeft(outcome)) return sendError(res, outcome.left);
+    res.status(200).json(outcome.right);
   };
-  router.post('/states/:name', push);
-  router.put('/states/:name', push);
+  router.post('/states/:name', update);
+  router.put('/states/:name', update);
 
   router.delete('/states/:name', async (req, res) => {
     const params = decodeStateParams(req.params);

@@ -18,6 +18,11 @@ export interface VersionEntry extends BodyRef {
   readonly created_at: Date;
   readonly created_by: string;
   readonly lock_id: string | null;
+  readonly operation: string | null;
+  readonly who: string | null;
+  readonly restored_from: number | null;
+  readonly resource_count: number | null;
+  readonly output_count: number | null;
 }
 
 export interface HeldLock {
@@ -54,19 +59,48 @@ export const heldLock = async (sql: SqlExecutor, name: string): Promise<HeldLock
 };
 
 const versionColumns =
-  'version, blob_key, sha256, md5, size, serial, lineage, terraform_version, encrypted, created_at, created_by, lock_id';
+  'version, blob_key, sha256, md5, size, serial, lineage, terraform_version, encrypted, created_at, created_by, lock_id, ' +
+  'operation, who, restored_from, resource_count, output_count';
 
-/** Newest first; `before` is an exclusive keyset cursor. */
+const MAX_VERSION = 2 ** 31 - 1;
+
+/** Newest first; `before` is an exclusive keyset cursor (the primary key serves it); `at` hides later versions. */
 export const listVersions = async (
   sql: SqlExecutor,
   name: string,
-  page: { limit: number; before?: number | undefined },
+  page: { limit: number; before?: number | undefined; at?: Date | undefined },
 ): Promise<VersionEntry[]> => {
   const { rows } = await sql.query<VersionEntry & Row>(
-    `SELECT ${versionColumns} FROM state_versions WHERE name = $1 AND version < $2 ORDER BY version DESC LIMIT $3`,
-    [name, page.before ?? 2 ** 31 - 1, page.limit],
+    `SELECT ${versionColumns} FROM state_versions
+     WHERE name = $1 AND version < $2 AND ($4::timestamptz IS NULL OR created_at <= $4)
+     ORDER BY version DESC LIMIT $3`,
+    [name, page.before ?? MAX_VERSION, page.limit, page.at ?? null],
   );
   return rows;
+};
+
+/** The version of the body a state had at an instant: the last write at or before it (null if deleted or absent then). */
+export const versionAt = async (sql: SqlExecutor, name: string, at: Date): Promise<number | null> => {
+  const { rows } = await sql.query<{ type: string; version: number } & Row>(
+    `SELECT type, (data->>'version')::int AS version FROM events
+     WHERE stream_id = $1 AND recorded_at <= $2 AND type IN ('StatePushed', 'StateRolledBack', 'StateDeleted')
+     ORDER BY stream_version DESC LIMIT 1`,
+    [name, at],
+  );
+  const last = rows[0];
+  return last === undefined || last.type === 'StateDeleted' ? null : last.version;
+};
+
+/** The lock held at an instant, from the ledger itself. */
+export const lockAt = async (sql: SqlExecutor, name: string, at: Date): Promise<HeldLock | undefined> => {
+  const { rows } = await sql.query<{ type: string; lock: LockInfo; recorded_at: Date; actor: string } & Row>(
+    `SELECT type, data->'lock' AS lock, recorded_at, metadata->>'actor' AS actor FROM events
+     WHERE stream_id = $1 AND recorded_at <= $2 AND type IN ('StateLocked', 'StateUnlocked', 'LockForceReleased')
+     ORDER BY stream_version DESC LIMIT 1`,
+    [name, at],
+  );
+  const last = rows[0];
+  return last?.type === 'StateLocked' ? { info: last.lock, acquired_at: last.recorded_at, acquired_by: last.actor } : undefined;
 };
 
 export const findVersion = async (sql: SqlExecutor, name: string, version: number): Promise<VersionEntry | undefined> => {

@@ -1,57 +1,153 @@
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { evolve, initialState, type LedgerState } from '../commands/state.js';
 import { decodeEventRow, eventColumns, type EventRow } from '../storage/event-rows.js';
-import { SNAPSHOT_SCHEMA } from '../storage/pg-event-store.js';
-import { applyEvents, readModelTables } from './inline.js';
+import { readModelTables, type TableName } from './read-model.js';
+import { ReadModelRebuild } from './rebuild.js';
 
-const BATCH = 2000;
+const BATCH = 5000;
+
+/** swap: rebuild and replace the live read models; verify: rebuild and compare; until: rebuild as of a time, for inspection. */
+export type ReplayMode = { readonly kind: 'swap' } | { readonly kind: 'verify' } | { readonly kind: 'until'; readonly until: Date };
 
 export interface ReplayProgress {
   readonly events: number;
   readonly total: number;
 }
 
+export interface TableDifference {
+  readonly table: TableName;
+  /** Rows only in the live table, and only in the rebuilt one (a few of each as samples). */
+  readonly onlyLive: number;
+  readonly onlyRebuilt: number;
+  readonly samples: readonly unknown[];
+}
+
+export interface ReplayReport {
+  readonly events: number;
+  /** The schema holding the rebuilt tables (kept only for `until`). */
+  readonly schema: string;
+  readonly differences: readonly TableDifference[];
+}
+
+const tables = Object.keys(readModelTables) as TableName[];
+
+interface Cursor {
+  tx: string;
+  position: number;
+}
+
 /**
- * Rebuilds every read model (and every stream's decider snapshot) from the events, in one
- * transaction: readers keep the old tables until it commits, writers wait for it, so nothing is missed.
+ * Reads events in (transaction, position) order after the cursor and feeds them to the rebuild.
+ * With `committedOnly`, only transactions older than every running one: nothing can later appear
+ * behind the cursor.
  */
-export const replay = async (pool: pg.Pool, onProgress: (progress: ReplayProgress) => void = () => undefined) => {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    // Writers update streams first, so this stops them for the duration without blocking reads of the ledger.
-    await client.query('LOCK TABLE streams IN EXCLUSIVE MODE');
-    const { rows } = await client.query<{ total: number }>('SELECT count(*)::int AS total FROM events');
-    const total = rows[0]?.total ?? 0;
-    await client.query(`TRUNCATE ${readModelTables.join(', ')}`);
-    const states = new Map<string, LedgerState>();
-    let after = 0;
-    let done = 0;
-    for (;;) {
-      const batch = await client.query<EventRow>(
-        `SELECT ${eventColumns} FROM events WHERE global_position > $1 ORDER BY global_position LIMIT $2`,
-        [after, BATCH],
-      );
-      const events = batch.rows.map(decodeEventRow);
-      const last = events[events.length - 1];
-      if (last === undefined) break;
-      await applyEvents(client, events);
-      for (const e of events) states.set(e.streamId, evolve(states.get(e.streamId) ?? initialState, e.event));
-      after = last.position;
-      done += events.length;
-      onProgress({ events: done, total });
-    }
-    await client.query(
-      `UPDATE streams s SET snapshot = r.snapshot, snapshot_schema = $2
-       FROM jsonb_each($1::jsonb) AS r(stream_id, snapshot) WHERE s.stream_id = r.stream_id`,
-      [JSON.stringify(Object.fromEntries(states)), SNAPSHOT_SCHEMA],
+const readInto = async (
+  client: pg.PoolClient,
+  rebuild: ReadModelRebuild,
+  cursor: Cursor,
+  options: { committedOnly: boolean; until: Date | null },
+  onBatch: (count: number) => void,
+): Promise<void> => {
+  for (;;) {
+    const { rows } = await client.query<EventRow & { tx: string }>(
+      `SELECT ${eventColumns}, transaction_id::text AS tx FROM events
+       WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+         AND (NOT $3 OR transaction_id < pg_snapshot_xmin(pg_current_snapshot()))
+         AND ($4::timestamptz IS NULL OR recorded_at <= $4)
+       ORDER BY transaction_id, global_position LIMIT $5`,
+      [cursor.tx, cursor.position, options.committedOnly, options.until, BATCH],
     );
+    const last = rows[rows.length - 1];
+    if (last === undefined) return;
+    rebuild.apply(rows.map(decodeEventRow));
+    await rebuild.flush(client);
+    cursor.tx = last.tx;
+    cursor.position = last.global_position;
+    onBatch(rows.length);
+    if (rows.length < BATCH) return;
+  }
+};
+
+const compare = async (client: pg.PoolClient, schema: string): Promise<TableDifference[]> => {
+  const differences: TableDifference[] = [];
+  for (const table of tables) {
+    const only = async (a: string, b: string) =>
+      (
+        await client.query<{ row: unknown }>(
+          `SELECT to_jsonb(d) AS row FROM (SELECT * FROM ${a}.${table} EXCEPT ALL SELECT * FROM ${b}.${table}) d`,
+        )
+      ).rows.map((r) => r.row);
+    const onlyLive = await only('public', schema);
+    const onlyRebuilt = await only(schema, 'public');
+    if (onlyLive.length + onlyRebuilt.length > 0) {
+      differences.push({
+        table,
+        onlyLive: onlyLive.length,
+        onlyRebuilt: onlyRebuilt.length,
+        samples: [...onlyLive.slice(0, 3).map((row) => ({ live: row })), ...onlyRebuilt.slice(0, 3).map((row) => ({ rebuilt: row }))],
+      });
+    }
+  }
+  return differences;
+};
+
+/**
+ * Rebuilds every read model from the events into a schema of its own, while the server keeps
+ * serving from the live tables. Only the last step stops writers (a SHARE lock on streams, which
+ * every append updates), catches up on the events committed meanwhile, and then swaps the
+ * tables in or compares them, in one transaction.
+ */
+export const replay = async (
+  pool: pg.Pool,
+  mode: ReplayMode,
+  onProgress: (progress: ReplayProgress) => void = () => undefined,
+): Promise<ReplayReport> => {
+  const schema = `replay_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}_${randomBytes(3).toString('hex')}`;
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  let keepSchema = false;
+  try {
+    const total = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]?.n ?? 0;
+    await client.query(`CREATE SCHEMA ${schema}`);
+    for (const table of tables) await client.query(`CREATE TABLE ${schema}.${table} (LIKE public.${table} INCLUDING ALL)`);
+    await client.query(`SET search_path TO ${schema}, public`);
+
+    const rebuild = new ReadModelRebuild();
+    const cursor: Cursor = { tx: '0', position: 0 };
+    let done = 0;
+    const progress = (count: number) => onProgress({ events: (done += count), total: Math.max(total, done) });
+    const until = mode.kind === 'until' ? mode.until : null;
+    await readInto(client, rebuild, cursor, { committedOnly: true, until }, progress);
+
+    if (mode.kind === 'until') {
+      await rebuild.finish(client);
+      keepSchema = true;
+      return { events: done, schema, differences: [] };
+    }
+
+    await client.query('BEGIN');
+    await client.query('LOCK TABLE public.streams IN SHARE MODE');
+    await readInto(client, rebuild, cursor, { committedOnly: false, until: null }, progress);
+    await rebuild.finish(client);
+    if (mode.kind === 'verify') {
+      const differences = await compare(client, schema);
+      await client.query('ROLLBACK');
+      return { events: done, schema, differences };
+    }
+    for (const table of tables) {
+      await client.query(`DROP TABLE public.${table}`);
+      await client.query(`ALTER TABLE ${schema}.${table} SET SCHEMA public`);
+    }
     await client.query('COMMIT');
-    return { events: done };
+    return { events: done, schema, differences: [] };
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
     throw error;
   } finally {
-    client.release();
+    if (broken === undefined) {
+      await client.query('RESET search_path').catch((error: Error) => (broken = error));
+      if (!keepSchema) await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((error: Error) => (broken = error));
+    }
+    client.release(broken);
   }
 };

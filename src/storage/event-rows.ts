@@ -17,9 +17,10 @@ export interface EventRow {
   data: unknown;
   metadata: unknown;
   recorded_at: Date;
+  hash: string;
 }
 
-export const eventColumns = 'global_position, stream_id, stream_version, type, data, metadata, recorded_at';
+export const eventColumns = 'global_position, stream_id, stream_version, type, data, metadata, recorded_at, hash';
 
 /** Decodes a stored event; a row that does not decode means the ledger is corrupt, so it throws. */
 export const decodeEventRow = (row: EventRow): RecordedEvent => {
@@ -36,5 +37,6 @@ export const decodeEventRow = (row: EventRow): RecordedEvent => {
     event: { type: row.type, data: data.right } as StateEvent,
     metadata: metadata.right,
     recordedAt: row.recorded_at,
+    hash: row.hash,
   };
 };

@@ -9,6 +9,7 @@ import type {
 } from '../commands/ports.js';
 import { fold, initialState, LedgerStateCodec } from '../commands/state.js';
 import type { RecordedEvent } from '../events/events.js';
+import { chainHash, GENESIS_HASH } from '../events/hash-chain.js';
 import { applyEvents } from '../projections/inline.js';
 import type { SqlExecutor } from '../projections/sql.js';
 import { decodeEventRow, eventColumns, type EventRow } from './event-rows.js';
@@ -67,16 +68,28 @@ const append = async (
           [streamId, newVersion, stateAfter, SNAPSHOT_SCHEMA, expectedVersion],
         );
   if (moved.rowCount !== 1) return conflict;
+  // We now hold the stream row, so the chain's last link cannot move until we commit.
+  const previous =
+    expectedVersion === 0
+      ? GENESIS_HASH
+      : (await client.query<{ hash: string }>('SELECT hash FROM events WHERE stream_id = $1 AND stream_version = $2', [streamId, expectedVersion])).rows[0]?.hash;
+  if (previous === undefined) throw new Error(`stream ${streamId} has no event at version ${expectedVersion}`);
+  let hash = previous;
+  const rows = events.map((event, i) => {
+    const stream_version = expectedVersion + i + 1;
+    hash = chainHash(hash, { stream_id: streamId, stream_version, type: event.type, data: event.data, metadata, recorded_at: recordedAt });
+    return { stream_version, type: event.type, data: event.data, hash };
+  });
   try {
-    const { rows } = await client.query<EventRow>(
-      `INSERT INTO events (stream_id, stream_version, type, data, metadata, recorded_at)
-       SELECT $1, $2::bigint + e.n, e.type, e.data, $4, $5
-       FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (type text, data jsonb)) WITH ORDINALITY AS e(type, data, n)
-       ORDER BY e.n
+    const inserted = await client.query<EventRow>(
+      `INSERT INTO events (stream_id, stream_version, type, data, metadata, recorded_at, hash)
+       SELECT $1, e.stream_version, e.type, e.data, $3, $4, e.hash
+       FROM jsonb_to_recordset($2::jsonb) AS e(stream_version bigint, type text, data jsonb, hash text)
+       ORDER BY e.stream_version
        RETURNING ${eventColumns}`,
-      [streamId, expectedVersion, JSON.stringify(events), metadata, recordedAt],
+      [streamId, JSON.stringify(rows), metadata, recordedAt],
     );
-    const recorded = rows.map(decodeEventRow).sort((a, b) => a.streamVersion - b.streamVersion);
+    const recorded = inserted.rows.map(decodeEventRow).sort((a, b) => a.streamVersion - b.streamVersion);
     await applyEvents(client, recorded);
     const last = recorded[recorded.length - 1];
     if (last !== undefined) await client.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(last.position)]);

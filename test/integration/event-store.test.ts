@@ -3,6 +3,7 @@ import pg from 'pg';
 import t from 'tap';
 import { handleCommand } from '../../src/commands/handler.js';
 import { initialState } from '../../src/commands/state.js';
+import { chainHash, GENESIS_HASH } from '../../src/events/hash-chain.js';
 import { EVENTS_CHANNEL, pgEventStore } from '../../src/storage/pg-event-store.js';
 import { metadata, storedBody } from '../support/commands.js';
 import { freshDatabase } from '../support/services.js';
@@ -16,7 +17,7 @@ t.test('appends, loads and snapshots a stream', async (t) => {
   t.ok(E.isRight(await run('s', { type: 'LockState', lock: { ID: 'L' } }, metadata())()));
   const loaded = await store.load('s');
   t.equal(loaded.version, 2);
-  t.same(loaded.state, { lock: { ID: 'L' }, lastVersion: 1, head: { version: 1, serial: 1, lineage: 'lineage-1' } });
+  t.same(loaded.state, { lock: { ID: 'L' }, lastVersion: 1, lastSerial: 1, head: { version: 1, serial: 1, lineage: 'lineage-1' } });
 
   // A snapshot from another code shape is ignored: the stream is folded from its events instead.
   await pool.query("UPDATE streams SET snapshot_schema = 0, snapshot = '{}' WHERE stream_id = 's'");
@@ -31,6 +32,22 @@ t.test('appends, loads and snapshots a stream', async (t) => {
     ],
   );
   t.match(rows[0].metadata, { actor: 'tester', remote_address: '127.0.0.1', user_agent: 'test' });
+});
+
+t.test('each event chains its hash from the previous one in its stream', async (t) => {
+  const { pool } = await freshDatabase(t);
+  const run = handleCommand(pgEventStore(pool));
+  await run('a', { type: 'LockState', lock: { ID: 'L' } }, metadata())();
+  await run('b', { type: 'LockState', lock: { ID: 'M' } }, metadata())();
+  await run('a', { type: 'UnlockState', lockId: 'L' }, metadata())();
+  const { rows } = await pool.query('SELECT stream_id, stream_version, type, data, metadata, recorded_at, hash FROM events ORDER BY stream_id, stream_version');
+  const previous = new Map<string, string>();
+  for (const row of rows) {
+    const { hash, ...fields } = row;
+    t.equal(hash, chainHash(previous.get(row.stream_id) ?? GENESIS_HASH, fields), `${row.stream_id} v${row.stream_version}`);
+    previous.set(row.stream_id, hash);
+  }
+  t.not(rows[0].hash, rows[2].hash);
 });
 
 t.test('a stale expected version is a conflict and writes nothing', async (t) => {

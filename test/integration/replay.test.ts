@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import type { Command } from '../../src/commands/commands.js';
 import { handleCommand } from '../../src/commands/handler.js';
-import { readModelTables } from '../../src/projections/inline.js';
+import { readModelTables } from '../../src/projections/read-model.js';
 import { replay } from '../../src/projections/replay.js';
 import type { SqlExecutor } from '../../src/projections/sql.js';
 import { pgEventStore } from '../../src/storage/pg-event-store.js';
@@ -24,13 +24,10 @@ const command: fc.Arbitrary<[string, Command]> = fc.tuple(
   ),
 );
 
-/** Every read-model row plus every stream snapshot, in a stable order. */
-const snapshotTables = async (sql: SqlExecutor) => {
+/** Every read-model row, in a stable order. */
+const snapshotTables = async (sql: SqlExecutor, schema = 'public') => {
   const tables: Record<string, unknown[]> = {};
-  for (const table of [...readModelTables, 'streams']) {
-    const columns = table === 'streams' ? 'stream_id, version, snapshot, snapshot_schema' : '*';
-    tables[table] = (await sql.query(`SELECT ${columns} FROM ${table} ORDER BY 1, 2`)).rows;
-  }
+  for (const table of Object.keys(readModelTables)) tables[table] = (await sql.query(`SELECT * FROM ${schema}.${table} ORDER BY 1, 2`)).rows;
   return tables;
 };
 
@@ -45,9 +42,14 @@ t.test('replay rebuilds read models identical to the live ones after a long rand
   t.equal(rows[0].types, 5, 'the mix produced every event type');
   t.ok(rows[0].n > 300, `the mix produced ${rows[0].n} events`);
 
-  const result = await replay(pool);
-  t.equal(result.events, rows[0].n);
-  t.same(await snapshotTables(pool), live);
+  const verified = await replay(pool, { kind: 'verify' });
+  t.equal(verified.events, rows[0].n);
+  t.same(verified.differences, [], 'verify finds the live read models equal to a rebuild');
+  const swapped = await replay(pool, { kind: 'swap' });
+  t.equal(swapped.events, rows[0].n);
+  t.same(await snapshotTables(pool), live, 'the swapped-in tables equal the live ones');
+  const { rows: schemas } = await pool.query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'replay_%'");
+  t.same(schemas, [], 'no rebuild schema is left behind');
 });
 
 t.test('replay repairs a read model that drifted', async (t) => {
@@ -58,6 +60,47 @@ t.test('replay repairs a read model that drifted', async (t) => {
   const live = await snapshotTables(pool);
   await pool.query('DELETE FROM state_locks');
   await pool.query("UPDATE state_heads SET size = 0, updated_by = 'nobody'");
-  await replay(pool);
+  const verified = await replay(pool, { kind: 'verify' });
+  t.same(
+    verified.differences.map((d) => [d.table, d.onlyLive, d.onlyRebuilt]),
+    [
+      ['state_heads', 1, 1],
+      ['state_locks', 0, 1],
+    ],
+    'verify names the drifted tables',
+  );
+  await replay(pool, { kind: 'swap' });
   t.same(await snapshotTables(pool), live);
+  t.same((await replay(pool, { kind: 'verify' })).differences, []);
+});
+
+t.test('replay --until rebuilds aside as of a time and leaves the live tables alone', async (t) => {
+  const { pool } = await freshDatabase(t);
+  const run = handleCommand(pgEventStore(pool));
+  const first = metadata();
+  await run('net', { type: 'PushState', lockId: null, body: storedBody(1) }, first)();
+  await run('net', { type: 'LockState', lock: { ID: 'L1' } }, metadata())();
+  await run('net', { type: 'PushState', lockId: 'L1', body: storedBody(2) }, metadata())();
+  const live = await snapshotTables(pool);
+  const report = await replay(pool, { kind: 'until', until: first.now });
+  t.equal(report.events, 1);
+  const aside = await snapshotTables(pool, report.schema);
+  t.same((aside.state_versions as { version: number }[]).map((v) => v.version), [1]);
+  t.same(aside.state_locks, []);
+  t.same(await snapshotTables(pool), live);
+  await pool.query(`DROP SCHEMA ${report.schema} CASCADE`);
+});
+
+t.test('writes during a replay are not lost', async (t) => {
+  const { pool } = await freshDatabase(t);
+  const run = handleCommand(pgEventStore(pool));
+  for (let i = 1; i <= 300; i++) await run(`s${i % 7}`, { type: 'PushState', lockId: null, body: storedBody(i) }, metadata())();
+  const writes = (async () => {
+    for (let i = 0; i < 60; i++) await run(`w${i % 3}`, { type: 'PushState', lockId: null, body: storedBody(i) }, metadata())();
+  })();
+  await replay(pool, { kind: 'swap' });
+  await writes;
+  t.same((await replay(pool, { kind: 'verify' })).differences, [], 'live and rebuilt agree after concurrent writes');
+  const { rows } = await pool.query("SELECT count(*)::int AS n FROM state_versions WHERE name LIKE 'w%'");
+  t.equal(rows[0].n, 60);
 });

@@ -1,36 +1,32 @@
 import t from 'tap';
-import type { StoredBody } from '../../src/commands/commands.js';
+import type { Command, RollbackTarget, StoredBody } from '../../src/commands/commands.js';
 import type { StateEvent } from '../../src/events/events.js';
+import type { LockInfo } from '../../src/events/lock-info.js';
+import { storedBody } from '../support/commands.js';
 import { given } from '../support/given.js';
 
 const lockA = { ID: 'lock-a', Operation: 'OperationTypeApply', Who: 'a@host' };
 const lockB = { ID: 'lock-b', Who: 'b@host' };
-const body: StoredBody = {
-  blobKey: 'sha256/ab/ab12',
-  sha256: 'ab12',
-  md5: 'md5==',
-  size: 10,
-  serial: 3,
-  lineage: 'lin',
-  terraformVersion: '1.9.8',
-  encrypted: false,
-};
-const pushed = (version: number, lockId: string | null): StateEvent => ({
-  type: 'StatePushed',
-  data: {
-    version,
-    blob_key: body.blobKey,
-    sha256: body.sha256,
-    md5: body.md5,
-    size: body.size,
-    serial: body.serial,
-    lineage: body.lineage,
-    terraform_version: body.terraformVersion,
-    encrypted: body.encrypted,
-    lock_id: lockId,
-  },
+const body = storedBody(3);
+
+const bodyData = (b: StoredBody) => ({
+  blob_key: b.blobKey,
+  sha256: b.sha256,
+  md5: b.md5,
+  size: b.size,
+  serial: b.serial,
+  lineage: b.lineage,
+  terraform_version: b.terraformVersion,
+  encrypted: b.encrypted,
+  resource_count: b.resourceCount,
+  output_count: b.outputCount,
 });
-const locked = (lock: typeof lockA | typeof lockB): StateEvent => ({ type: 'StateLocked', data: { lock } });
+const pushed = (version: number, lock: LockInfo | null = null, b: StoredBody = body): StateEvent => ({
+  type: 'StatePushed',
+  data: { version, lock_id: lock?.ID ?? null, lock_operation: lock?.Operation ?? null, lock_who: lock?.Who ?? null, ...bodyData(b) },
+});
+const locked = (lock: LockInfo): StateEvent => ({ type: 'StateLocked', data: { lock } });
+const deleted = (version: number): StateEvent => ({ type: 'StateDeleted', data: { version, lock_id: null } });
 
 t.test('lock', async (t) => {
   given(t, []).when({ type: 'LockState', lock: lockA }).then([locked(lockA)]);
@@ -43,21 +39,18 @@ t.test('lock', async (t) => {
 });
 
 t.test('unlock', async (t) => {
-  given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: 'lock-a' }).then([
-    { type: 'StateUnlocked', data: { lock_id: 'lock-a' } },
-  ]);
+  given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: 'lock-a' }).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
   given(t, []).when({ type: 'UnlockState', lockId: 'lock-a' }).then([]);
   given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: 'lock-b' }).thenFails({ type: 'LockMismatch', holder: lockA });
-  given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: null }).then([
-    { type: 'LockForceReleased', data: { lock: lockA } },
-  ]);
+  given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: null }).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
   given(t, []).when({ type: 'UnlockState', lockId: null }).then([]);
 });
 
 t.test('push', async (t) => {
-  given(t, []).when({ type: 'PushState', lockId: null, body }).then([pushed(1, null)]);
-  given(t, [pushed(1, null)]).when({ type: 'PushState', lockId: null, body }).then([pushed(2, null)]);
-  given(t, [locked(lockA)]).when({ type: 'PushState', lockId: 'lock-a', body }).then([pushed(1, 'lock-a')]);
+  given(t, []).when({ type: 'PushState', lockId: null, body }).then([pushed(1)]);
+  given(t, [pushed(1)]).when({ type: 'PushState', lockId: null, body }).then([pushed(2)]);
+  // The version records the Operation and Who of the lock it was written under.
+  given(t, [locked(lockA)]).when({ type: 'PushState', lockId: 'lock-a', body }).then([pushed(1, lockA)]);
   given(t, [locked(lockA)]).when({ type: 'PushState', lockId: null, body }).thenFails({ type: 'LockHeld', holder: lockA });
   given(t, [locked(lockA)]).when({ type: 'PushState', lockId: 'lock-b', body }).thenFails({ type: 'LockHeld', holder: lockA });
   given(t, []).when({ type: 'PushState', lockId: 'lock-a', body }).thenFails({ type: 'LockLost', lockId: 'lock-a' });
@@ -65,17 +58,74 @@ t.test('push', async (t) => {
     .when({ type: 'PushState', lockId: 'lock-a', body })
     .thenFails({ type: 'LockLost', lockId: 'lock-a' });
   // Version numbers are the server's own sequence and keep counting across a delete.
-  given(t, [pushed(1, null), pushed(2, null), { type: 'StateDeleted', data: { version: 2 } }])
-    .when({ type: 'PushState', lockId: null, body })
-    .then([pushed(3, null)]);
+  given(t, [pushed(1), pushed(2), deleted(2)]).when({ type: 'PushState', lockId: null, body }).then([pushed(3)]);
 });
 
 t.test('delete', async (t) => {
-  given(t, [pushed(1, null)]).when({ type: 'DeleteState', lockId: null }).then([{ type: 'StateDeleted', data: { version: 1 } }]);
+  given(t, [pushed(1)]).when({ type: 'DeleteState', lockId: null }).then([deleted(1)]);
   given(t, []).when({ type: 'DeleteState', lockId: null }).then([]);
-  given(t, [pushed(1, null), { type: 'StateDeleted', data: { version: 1 } }]).when({ type: 'DeleteState', lockId: null }).then([]);
-  given(t, [pushed(1, null), locked(lockA)]).when({ type: 'DeleteState', lockId: null }).thenFails({ type: 'LockHeld', holder: lockA });
-  given(t, [pushed(1, null), locked(lockA)]).when({ type: 'DeleteState', lockId: 'lock-a' }).then([
-    { type: 'StateDeleted', data: { version: 1 } },
+  given(t, [pushed(1), deleted(1)]).when({ type: 'DeleteState', lockId: null }).then([]);
+  given(t, [pushed(1), locked(lockA)]).when({ type: 'DeleteState', lockId: null }).thenFails({ type: 'LockHeld', holder: lockA });
+  given(t, [pushed(1), locked(lockA)]).when({ type: 'DeleteState', lockId: 'lock-a' }).then([
+    { type: 'StateDeleted', data: { version: 1, lock_id: 'lock-a' } },
   ]);
+});
+
+t.test('rollback', async (t) => {
+  const v1 = storedBody(1);
+  const v2 = storedBody(2);
+  const target: RollbackTarget = { version: 1, serial: 1, lineage: v1.lineage, encrypted: false };
+  const history = [pushed(1, null, v1), pushed(2, null, v2)];
+  const restored = { ...v1, serial: 3, sha256: 'rewritten', blobKey: 'sha256/re/rewritten' };
+  const rolledBack = (data: Partial<Extract<StateEvent, { type: 'StateRolledBack' }>['data']> = {}): StateEvent => ({
+    type: 'StateRolledBack',
+    data: {
+      version: 3,
+      lock_id: null,
+      lock_operation: null,
+      lock_who: null,
+      ...bodyData(restored),
+      from_version: 2,
+      to_version: 1,
+      reason: 'bad apply',
+      ...data,
+    },
+  });
+  type Rollback = Extract<Command, { type: 'RollbackState' }>;
+  const rollback = (overrides: Partial<Rollback> = {}): Rollback => ({
+    type: 'RollbackState',
+    lockId: null,
+    target,
+    body: restored,
+    reason: 'bad apply',
+    force: false,
+    ...overrides,
+  });
+
+  // A new version with the old content and a serial above every serial seen: history is never rewritten.
+  given(t, history).when(rollback()).then([rolledBack()]);
+  // The body must carry exactly that serial; one prepared against an older head is stale.
+  given(t, [...history, pushed(3, null, storedBody(7))]).when(rollback()).thenFails({ type: 'RollbackStale', expectedSerial: 8 });
+  given(t, history).when(rollback({ target: { ...target, version: 9 } })).thenFails({ type: 'VersionNotFound', version: 9 });
+  // Another lineage is refused unless forced.
+  const foreign = { ...target, lineage: 'other' };
+  given(t, history).when(rollback({ target: foreign })).thenFails({ type: 'LineageMismatch', head: v1.lineage, target: 'other' });
+  given(t, history).when(rollback({ target: foreign, force: true })).then([rolledBack()]);
+  // Same lock rules as a push.
+  given(t, [...history, locked(lockA)]).when(rollback()).thenFails({ type: 'LockHeld', holder: lockA });
+  given(t, [...history, locked(lockA)]).when(rollback({ lockId: 'lock-a' })).then([
+    rolledBack({ version: 3, lock_id: 'lock-a', lock_operation: lockA.Operation, lock_who: lockA.Who }),
+  ]);
+  // A deleted state can be restored; the serial still rises above the last one written.
+  given(t, [...history, deleted(2)]).when(rollback()).then([rolledBack({ from_version: null })]);
+  // An encrypted body keeps its serial: it is restored byte for byte.
+  const sealed = { ...storedBody(1), encrypted: true, resourceCount: null, outputCount: null };
+  given(t, [pushed(1, null, sealed), pushed(2, null, v2)])
+    .when(rollback({ target: { ...target, encrypted: true }, body: sealed }))
+    .then([
+      {
+        type: 'StateRolledBack',
+        data: { version: 3, lock_id: null, lock_operation: null, lock_who: null, ...bodyData(sealed), from_version: 2, to_version: 1, reason: 'bad apply' },
+      },
+    ]);
 });

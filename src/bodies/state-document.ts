@@ -7,12 +7,15 @@ export interface StateSummary {
   readonly terraformVersion: string | null;
   /** An OpenTofu-encrypted state: its payload is stored byte for byte, never parsed. */
   readonly encrypted: boolean;
+  /** Entries in `resources` and keys in `outputs`; null when encrypted. */
+  readonly resourceCount: number | null;
+  readonly outputCount: number | null;
 }
 
 const TOP_LEVEL = ['serial', 'lineage', 'terraform_version', 'version', 'encryption_version', 'encrypted_data'];
 const isWhitespace = (byte: number): boolean => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 
-const summarize = (fields: Map<string, unknown>): StateSummary | string => {
+const summarize = (fields: Map<string, unknown>, counts: { resources: number; outputs: number }): StateSummary | string => {
   const serial = fields.get('serial');
   const lineage = fields.get('lineage');
   const terraformVersion = fields.get('terraform_version');
@@ -26,7 +29,14 @@ const summarize = (fields: Map<string, unknown>): StateSummary | string => {
     if (typeof fields.get('version') !== 'number') return 'a state needs a numeric version (its format version)';
     if (terraformVersion !== undefined && typeof terraformVersion !== 'string') return 'terraform_version must be a string';
   }
-  return { serial, lineage, terraformVersion: typeof terraformVersion === 'string' ? terraformVersion : null, encrypted };
+  return {
+    serial,
+    lineage,
+    terraformVersion: typeof terraformVersion === 'string' ? terraformVersion : null,
+    encrypted,
+    resourceCount: encrypted ? null : counts.resources,
+    outputCount: encrypted ? null : counts.outputs,
+  };
 };
 
 /**
@@ -34,15 +44,22 @@ const summarize = (fields: Map<string, unknown>): StateSummary | string => {
  * fields it keeps: a plain Terraform/OpenTofu state or an OpenTofu-encrypted one.
  */
 export class StateDocumentInspector {
-  private readonly parser = new JSONParser({ paths: TOP_LEVEL.map((key) => `$.${key}`), keepStack: false });
+  private readonly parser = new JSONParser({
+    paths: [...TOP_LEVEL.map((key) => `$.${key}`), '$.resources.*', '$.outputs.*'],
+    keepStack: false,
+  });
   private readonly fields = new Map<string, unknown>();
+  private readonly counts = { resources: 0, outputs: 0 };
   private sawRoot = false;
   private problem: string | undefined;
 
   constructor() {
-    this.parser.onValue = ({ key, value }) => {
+    this.parser.onValue = ({ key, value, stack }) => {
+      const parent = stack[1]?.key;
+      if (parent === 'resources') this.counts.resources++;
+      else if (parent === 'outputs') this.counts.outputs++;
       // encrypted_data can be hundreds of MB: keep only its type.
-      if (typeof key === 'string') this.fields.set(key, key === 'encrypted_data' ? typeof value : value);
+      else if (typeof key === 'string') this.fields.set(key, key === 'encrypted_data' ? typeof value : value);
     };
     this.parser.onError = (error) => this.fail(`not valid JSON: ${error.message}`);
   }
@@ -66,7 +83,7 @@ export class StateDocumentInspector {
   /** The summary, or a sentence saying why the document is not an acceptable state. */
   finish(): StateSummary | string {
     if (this.problem === undefined && !this.parser.isEnded) this.fail('not valid JSON: the document is incomplete');
-    return this.problem ?? summarize(this.fields);
+    return this.problem ?? summarize(this.fields, this.counts);
   }
 
   private fail(problem: string): void {

@@ -1,0 +1,12 @@
+import type { BodyLimits } from '../bodies/ingest.js';
+import type { EventStore } from '../commands/ports.js';
+import type { SqlExecutor } from '../projections/sql.js';
+import type { BlobStore } from '../storage/blobs/blob-store.js';
+
+/** The ports the use cases below are written against. */
+export interface LedgerDeps {
+  readonly store: EventStore;
+  readonly db: SqlExecutor;
+  readonly blobs: BlobStore;
+  readonly limits: BodyLimits;
+}

@@ -1,0 +1,146 @@
+import { assertNever } from '../commands/state.js';
+import type { RecordedEvent } from '../events/events.js';
+import type { LockInfo } from '../events/lock-info.js';
+
+/**
+ * The read models as pure functions of the events: each event becomes row changes, which one
+ * applier writes inline (in the appending transaction) and another folds in memory for a rebuild.
+ * One definition, so the live tables and a replay cannot drift apart.
+ */
+
+export interface HeadRow {
+  readonly name: string;
+  readonly version: number | null;
+  readonly blob_key: string | null;
+  readonly sha256: string | null;
+  readonly md5: string | null;
+  readonly size: number | null;
+  readonly serial: number | null;
+  readonly lineage: string | null;
+  readonly terraform_version: string | null;
+  readonly encrypted: boolean | null;
+  readonly updated_at: string;
+  readonly updated_by: string;
+}
+
+export interface LockRow {
+  readonly name: string;
+  readonly lock_id: string;
+  readonly info: LockInfo;
+  readonly acquired_at: string;
+  readonly acquired_by: string;
+}
+
+export interface VersionRow {
+  readonly name: string;
+  readonly version: number;
+  readonly blob_key: string;
+  readonly sha256: string;
+  readonly md5: string;
+  readonly size: number;
+  readonly serial: number;
+  readonly lineage: string;
+  readonly terraform_version: string | null;
+  readonly encrypted: boolean;
+  readonly lock_id: string | null;
+  readonly operation: string | null;
+  readonly who: string | null;
+  readonly restored_from: number | null;
+  readonly resource_count: number | null;
+  readonly output_count: number | null;
+  readonly created_at: string;
+  readonly created_by: string;
+}
+
+interface Tables {
+  state_heads: HeadRow;
+  state_locks: LockRow;
+  state_versions: VersionRow;
+}
+export type TableName = keyof Tables;
+
+/** The tables the projections own, with their primary keys; `replay` rebuilds exactly these. */
+export const readModelTables: Readonly<Record<TableName, readonly string[]>> = {
+  state_heads: ['name'],
+  state_locks: ['name'],
+  state_versions: ['name', 'version'],
+};
+
+export type RowChange =
+  | { [T in TableName]: { readonly kind: 'upsert'; readonly table: T; readonly row: Tables[T] } }[TableName]
+  | { readonly kind: 'delete'; readonly table: 'state_locks'; readonly name: string };
+
+export const rowKey = (table: TableName, row: object): string =>
+  readModelTables[table].map((column) => String((row as Record<string, unknown>)[column])).join('\u0000');
+
+export const project = (recorded: RecordedEvent): RowChange[] => {
+  const { event, streamId: name, metadata } = recorded;
+  const at = recorded.recordedAt.toISOString();
+  switch (event.type) {
+    case 'StateLocked':
+      return [
+        {
+          kind: 'upsert',
+          table: 'state_locks',
+          row: { name, lock_id: event.data.lock.ID, info: event.data.lock, acquired_at: at, acquired_by: metadata.actor },
+        },
+      ];
+    case 'StateUnlocked':
+    case 'LockForceReleased':
+      return [{ kind: 'delete', table: 'state_locks', name }];
+    case 'StatePushed':
+    case 'StateRolledBack': {
+      const d = event.data;
+      const body = {
+        name,
+        version: d.version,
+        blob_key: d.blob_key,
+        sha256: d.sha256,
+        md5: d.md5,
+        size: d.size,
+        serial: d.serial,
+        lineage: d.lineage,
+        terraform_version: d.terraform_version,
+        encrypted: d.encrypted,
+      };
+      const version: VersionRow = {
+        ...body,
+        lock_id: d.lock_id,
+        operation: d.lock_operation,
+        who: d.lock_who,
+        restored_from: event.type === 'StateRolledBack' ? event.data.to_version : null,
+        resource_count: d.resource_count,
+        output_count: d.output_count,
+        created_at: at,
+        created_by: metadata.actor,
+      };
+      return [
+        { kind: 'upsert', table: 'state_versions', row: version },
+        { kind: 'upsert', table: 'state_heads', row: { ...body, updated_at: at, updated_by: metadata.actor } },
+      ];
+    }
+    case 'StateDeleted':
+      return [
+        {
+          kind: 'upsert',
+          table: 'state_heads',
+          row: {
+            name,
+            version: null,
+            blob_key: null,
+            sha256: null,
+            md5: null,
+            size: null,
+            serial: null,
+            lineage: null,
+            terraform_version: null,
+            encrypted: null,
+            updated_at: at,
+            updated_by: metadata.actor,
+          },
+        },
+      ];
+    default:
+      return assertNever(event);
+  }
+};
