@@ -46,14 +46,13 @@ const storedBodyOf = (entry: VersionEntry): StoredBody => ({
 export const rollbackState =
   (deps: LedgerDeps) =>
   async (name: string, request: RollbackRequest, metadata: CommandMetadata): Promise<E.Either<CommandError | BodyError, RolledBack>> => {
-    const entry = await findVersion(deps.db, name, request.version);
-    if (entry === undefined) return E.left({ type: 'VersionNotFound', version: request.version });
-    const target: RollbackTarget = { version: entry.version, serial: entry.serial, lineage: entry.lineage, encrypted: entry.encrypted };
-
     const attempt = async (): Promise<E.Either<CommandError | BodyError, RolledBack>> => {
       const { state } = await deps.store.load(name);
       const allowed = checkWriteLock(state, request.lockId);
       if (E.isLeft(allowed)) return allowed;
+      const entry = await findVersion(deps.db, name, request.version);
+      if (entry === undefined) return E.left({ type: 'VersionNotFound', version: request.version });
+      const target: RollbackTarget = { version: entry.version, serial: entry.serial, lineage: entry.lineage, encrypted: entry.encrypted };
       if (state.head !== null && state.head.lineage !== target.lineage && !request.force) {
         return E.left({ type: 'LineageMismatch', head: state.head.lineage, target: target.lineage });
       }
