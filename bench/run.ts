@@ -23,6 +23,7 @@ import {
   type BodyRuns,
   type PreparedBody,
 } from './body-bench.js';
+import { historyBench, type HistoryResult } from './history-bench.js';
 import { basicAuth, keepAliveAgent, type Target } from './http.js';
 import { FLOOR_TABLES, floorLockCycle, openFloorClients, runLoad, serverLockCycle, type Bounds, type LoadResult } from './lock-bench.js';
 import { startServer, type ServerProcess } from './server-process.js';
@@ -38,6 +39,7 @@ const LOCK_MEASURE: Record<'one' | 'many', Bounds> = { one: { maxCycles: 8_000, 
 const SMALL = { bytes: 1 * MiB, warmup: 2, runs: 10, maxMs: 20_000, timeoutMs: 30_000 };
 const LARGE = { bytes: 100 * MiB, runs: 3, maxMs: 45_000, timeoutMs: 120_000 };
 const CLEANUP_MS = 20_000;
+const HISTORY_VERSIONS = 100_000;
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -229,6 +231,10 @@ const main = async () => {
       timeRuns(LARGE.runs, LARGE.maxMs, largeSize, () => undefined, () =>
         floorRead(minio, floorBucket, 'large', pushed.floor.large.serial, pushed.floor.large.size)), runs);
 
+    // ---- c) history at scale: replay and version listing ----
+    const history = await measure(`history: ${HISTORY_VERSIONS} versions, replay and listing`, null, () =>
+      historyBench(benchUrl.toString(), target, HISTORY_VERSIONS, log), () => 1);
+
     const finishedAt = new Date();
     const serverLogs = server.logLines();
     const report = {
@@ -256,6 +262,7 @@ const main = async () => {
         small: { bytes: smallSize, push: { server: pushSmallServer, floor: pushSmallFloor }, read: { server: readSmallServer, floor: readSmallFloor } },
         large: { bytes: largeSize, push: { server: pushLargeServer, floor: pushLargeFloor }, read: { server: readLargeServer, floor: readLargeFloor } },
       },
+      history,
       serverMemory: memory,
       serverLog: { lines: serverLogs.length, last: serverLogs.slice(-5) },
     };
@@ -293,6 +300,7 @@ type Report = {
   setup: { server: string; postgres: string; s3: string };
   lock: Record<'server' | 'floor', Record<'oneClient' | 'concurrent', Measured<LoadResult>>>;
   body: Record<'small' | 'large', { bytes: number } & Record<'push' | 'read', Record<'server' | 'floor', Measured<BodyRuns>>>>;
+  history: Measured<HistoryResult>;
   serverMemory: { point: string; hwm: number; rss: number }[];
   serverLog: { lines: number; last: string[] };
 };
@@ -353,6 +361,20 @@ const printReport = (r: Report) => {
   bodyRows(`read ${mib(r.body.small.bytes)} (floor: getObject)`, r.body.small.read.server, r.body.small.read.floor);
   bodyRows(`push ${mib(r.body.large.bytes)} (floor: putObject + INSERT)`, r.body.large.push.server, r.body.large.push.floor);
   bodyRows(`read ${mib(r.body.large.bytes)} (floor: getObject)`, r.body.large.read.server, r.body.large.read.floor);
+
+  const h = r.history.result;
+  noteErrors('history', r.history);
+  if (h !== null) {
+    rows.push([`history: one state with ${h.versions} versions; replay of all ${h.events} events (floor: reading them)`]);
+    const perS = (ms: number) => (h.events / ms) * 1000;
+    rows.push(['  replay, events/s', num(perS(h.replayMs)), num(perS(h.readFloorMs)), times(ratio(perS(h.replayMs), perS(h.readFloorMs)))]);
+    rows.push(['  replay, s', num(h.replayMs / 1000), num(h.readFloorMs / 1000), times(ratio(h.replayMs, h.readFloorMs))]);
+    rows.push([`list ${h.versions}-version state, 50 per page (floor: the keyset query in pg)`]);
+    for (const page of h.pages) {
+      rows.push([`  ${page.page}, p50 ms`, num(page.server.p50Ms), num(page.floor.p50Ms), times(ratio(page.server.p50Ms, page.floor.p50Ms))]);
+      rows.push([`  ${page.page}, p99 ms`, num(page.server.p99Ms), num(page.floor.p99Ms), times(ratio(page.server.p99Ms, page.floor.p99Ms))]);
+    }
+  }
 
   rows.push(['server memory, MiB', 'VmHWM', 'VmRSS']);
   for (const m of r.serverMemory) rows.push([`  ${m.point}`, num(m.hwm / MiB), num(m.rss / MiB)]);

@@ -1,26 +1,30 @@
-import type { RecordedEvent } from '../events/events.js';
-import { project, readModelTables, type RowChange } from './read-model.js';
-import type { SqlExecutor } from './sql.js';
+import { readModelTables, rowKey, type RowChange } from './read-model.js';
+
+/** Adds a value to a statement's parameters and answers its placeholder. */
+export type Param = (value: unknown) => string;
 
 /**
- * Writes one row change. Rows go in as JSON through jsonb_populate_record, so a row's keys are its
+ * One row change as SQL. Rows go in as JSON through jsonb_populate_record, so a row's keys are its
  * columns and the table's own types do the conversion (in whatever schema search_path names first).
  */
-export const applyChange = async (sql: SqlExecutor, change: RowChange): Promise<void> => {
-  if (change.kind === 'delete') {
-    await sql.query(`DELETE FROM ${change.table} WHERE name = $1`, [change.name]);
-    return;
-  }
+export const changeStatement = (change: RowChange, param: Param): string => {
+  if (change.kind === 'delete') return `DELETE FROM ${change.table} WHERE name = ${param(change.name)}`;
   const columns = Object.keys(change.row);
-  await sql.query(
-    `INSERT INTO ${change.table} SELECT * FROM jsonb_populate_record(NULL::${change.table}, $1)
-     ON CONFLICT (${readModelTables[change.table].join(', ')})
-     DO UPDATE SET (${columns.join(', ')}) = ROW(${columns.map((c) => `EXCLUDED.${c}`).join(', ')})`,
-    [JSON.stringify(change.row)],
-  );
+  return `INSERT INTO ${change.table} SELECT * FROM jsonb_populate_record(NULL::${change.table}, ${param(JSON.stringify(change.row))})
+    ON CONFLICT (${readModelTables[change.table].join(', ')})
+    DO UPDATE SET (${columns.join(', ')}) = ROW(${columns.map((c) => `EXCLUDED.${c}`).join(', ')})`;
 };
 
-/** The inline projections: run inside the appending transaction, so a read right after a write sees it. */
-export const applyEvents = async (sql: SqlExecutor, events: readonly RecordedEvent[]): Promise<void> => {
-  for (const event of events) for (const change of project(event)) await applyChange(sql, change);
+/**
+ * Keeps the last change per row: one statement must not touch a row twice, and only the final
+ * state of each row matters.
+ */
+export const collapse = (changes: readonly RowChange[]): RowChange[] => {
+  const last = new Map<string, RowChange>();
+  for (const change of changes) {
+    const key = `${change.table}\u0000${change.kind === 'delete' ? change.name : rowKey(change.table, change.row)}`;
+    last.delete(key);
+    last.set(key, change);
+  }
+  return [...last.values()];
 };

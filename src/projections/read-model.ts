@@ -73,7 +73,10 @@ export type RowChange =
 export const rowKey = (table: TableName, row: object): string =>
   readModelTables[table].map((column) => String((row as Record<string, unknown>)[column])).join('\u0000');
 
-export const project = (recorded: RecordedEvent): RowChange[] => {
+/** What a projection may use of an event: not its position or hash, which are known only once it is stored. */
+export type ProjectableEvent = Pick<RecordedEvent, 'streamId' | 'event' | 'metadata' | 'recordedAt'>;
+
+export const project = (recorded: ProjectableEvent): RowChange[] => {
   const { event, streamId: name, metadata } = recorded;
   const at = recorded.recordedAt.toISOString();
   switch (event.type) {

@@ -10,12 +10,13 @@ import type {
 import { fold, initialState, LedgerStateCodec } from '../commands/state.js';
 import type { RecordedEvent } from '../events/events.js';
 import { chainHash, GENESIS_HASH } from '../events/hash-chain.js';
-import { applyEvents } from '../projections/inline.js';
+import { changeStatement, collapse } from '../projections/inline.js';
+import { project } from '../projections/read-model.js';
 import type { SqlExecutor } from '../projections/sql.js';
 import { decodeEventRow, eventColumns, type EventRow } from './event-rows.js';
 
 /** Bump when LedgerState changes shape: older snapshots are then ignored and the stream refolded. */
-export const SNAPSHOT_SCHEMA = 1;
+export const SNAPSHOT_SCHEMA = 2;
 
 /** Channel that carries the newest global position after each commit (a wake-up, not a delivery). */
 export const EVENTS_CHANNEL = 'state_ledger_events';
@@ -30,31 +31,44 @@ export const readStreamEvents = async (sql: SqlExecutor, streamId: string): Prom
   return rows.map(decodeEventRow);
 };
 
-const loadStream = async (sql: SqlExecutor, streamId: string): Promise<LoadedStream> => {
-  const { rows } = await sql.query<{ version: number; snapshot: unknown; snapshot_schema: number }>(
-    'SELECT version, snapshot, snapshot_schema FROM streams WHERE stream_id = $1',
+interface Loaded extends LoadedStream {
+  /** The hash of the stream's last event: where the next event's chain link starts. */
+  readonly lastHash: string;
+}
+
+const loadStream = async (sql: SqlExecutor, streamId: string): Promise<Loaded> => {
+  const { rows } = await sql.query<{ version: number; snapshot: unknown; snapshot_schema: number; hash: string | null }>(
+    `SELECT s.version, s.snapshot, s.snapshot_schema, e.hash
+     FROM streams s LEFT JOIN events e ON e.stream_id = s.stream_id AND e.stream_version = s.version
+     WHERE s.stream_id = $1`,
     [streamId],
   );
   const row = rows[0];
-  if (row === undefined) return { state: initialState, version: 0 };
+  if (row === undefined) return { state: initialState, version: 0, lastHash: GENESIS_HASH };
+  if (row.hash === null) throw new Error(`stream ${streamId} is at version ${row.version} but has no such event`);
   const snapshot = row.snapshot_schema === SNAPSHOT_SCHEMA ? LedgerStateCodec.decode(row.snapshot) : undefined;
-  if (snapshot !== undefined && E.isRight(snapshot)) return { state: snapshot.right, version: Number(row.version) };
+  if (snapshot !== undefined && E.isRight(snapshot)) return { state: snapshot.right, version: row.version, lastHash: row.hash };
   const events = await readStreamEvents(sql, streamId);
-  return { state: fold(events.map((e) => e.event)), version: events.length };
+  return { state: fold(events.map((e) => e.event)), version: events.length, lastHash: events[events.length - 1]?.hash ?? GENESIS_HASH };
 };
 
 const isUniqueViolation = (error: unknown): boolean =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION;
 
+/**
+ * Compare-and-set on the stream version, then one statement that inserts the chained events,
+ * applies the inline projections and queues the NOTIFY (sent on commit): few round trips per command.
+ */
 const append = async (
   client: pg.PoolClient,
   request: AppendRequest,
+  lastHash: string,
 ): Promise<E.Either<StreamVersionConflict, RecordedEvent[]>> => {
   const { streamId, expectedVersion, events, metadata, recordedAt, stateAfter } = request;
   const conflict = E.left<StreamVersionConflict>({ type: 'StreamVersionConflict', streamId });
   const newVersion = expectedVersion + events.length;
-  // Compare-and-set on the stream version first: a concurrent writer blocks here, then finds the
-  // version moved and gets zero rows, before any sequence number is taken.
+  // A concurrent writer blocks here, then finds the version moved and gets zero rows,
+  // before any sequence number is taken.
   const moved =
     expectedVersion === 0
       ? await client.query(
@@ -68,32 +82,31 @@ const append = async (
           [streamId, newVersion, stateAfter, SNAPSHOT_SCHEMA, expectedVersion],
         );
   if (moved.rowCount !== 1) return conflict;
-  // We now hold the stream row, so the chain's last link cannot move until we commit.
-  const previous =
-    expectedVersion === 0
-      ? GENESIS_HASH
-      : (await client.query<{ hash: string }>('SELECT hash FROM events WHERE stream_id = $1 AND stream_version = $2', [streamId, expectedVersion])).rows[0]?.hash;
-  if (previous === undefined) throw new Error(`stream ${streamId} has no event at version ${expectedVersion}`);
-  let hash = previous;
+
+  // The version did not move since the load, so neither did the chain's last link.
+  let hash = lastHash;
   const rows = events.map((event, i) => {
     const stream_version = expectedVersion + i + 1;
     hash = chainHash(hash, { stream_id: streamId, stream_version, type: event.type, data: event.data, metadata, recorded_at: recordedAt });
     return { stream_version, type: event.type, data: event.data, hash };
   });
+  const values: unknown[] = [];
+  const param = (value: unknown) => `$${values.push(value)}`;
+  const inserted = `INSERT INTO events (stream_id, stream_version, type, data, metadata, recorded_at, hash)
+    SELECT ${param(streamId)}, e.stream_version, e.type, e.data, ${param(metadata)}, ${param(recordedAt)}, e.hash
+    FROM jsonb_to_recordset(${param(JSON.stringify(rows))}::jsonb) AS e(stream_version bigint, type text, data jsonb, hash text)
+    ORDER BY e.stream_version
+    RETURNING ${eventColumns}`;
+  const changes = collapse(events.flatMap((event) => project({ streamId, event, metadata, recordedAt })));
+  const statement = [
+    `WITH inserted AS (${inserted})`,
+    ...changes.map((change, i) => `, change_${i} AS (${changeStatement(change, param)})`),
+    `, notified AS (SELECT pg_notify(${param(EVENTS_CHANNEL)}, max(global_position)::text) FROM inserted)`,
+    `SELECT ${eventColumns} FROM inserted, notified ORDER BY stream_version`,
+  ].join('\n');
   try {
-    const inserted = await client.query<EventRow>(
-      `INSERT INTO events (stream_id, stream_version, type, data, metadata, recorded_at, hash)
-       SELECT $1, e.stream_version, e.type, e.data, $3, $4, e.hash
-       FROM jsonb_to_recordset($2::jsonb) AS e(stream_version bigint, type text, data jsonb, hash text)
-       ORDER BY e.stream_version
-       RETURNING ${eventColumns}`,
-      [streamId, JSON.stringify(rows), metadata, recordedAt],
-    );
-    const recorded = inserted.rows.map(decodeEventRow).sort((a, b) => a.streamVersion - b.streamVersion);
-    await applyEvents(client, recorded);
-    const last = recorded[recorded.length - 1];
-    if (last !== undefined) await client.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(last.position)]);
-    return E.right(recorded);
+    const result = await client.query<EventRow>(statement, values);
+    return E.right(result.rows.map(decodeEventRow));
   } catch (error) {
     if (isUniqueViolation(error)) return conflict;
     throw error;
@@ -101,15 +114,27 @@ const append = async (
 };
 
 export const pgEventStore = (pool: pg.Pool): EventStore => ({
-  load: (streamId) => loadStream(pool, streamId),
+  load: async (streamId) => {
+    const { state, version } = await loadStream(pool, streamId);
+    return { state, version };
+  },
   transaction: async (work) => {
     const client = await pool.connect();
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
+      const chainHeads = new Map<string, string>();
       const tx: LedgerTransaction = {
-        load: (streamId) => loadStream(client, streamId),
-        append: (request) => append(client, request),
+        load: async (streamId) => {
+          const { state, version, lastHash } = await loadStream(client, streamId);
+          chainHeads.set(streamId, lastHash);
+          return { state, version };
+        },
+        append: (request) => {
+          const lastHash = chainHeads.get(request.streamId);
+          if (lastHash === undefined) throw new Error(`append to ${request.streamId} without loading it in this transaction`);
+          return append(client, request, lastHash);
+        },
       };
       const outcome = await work(tx);
       await client.query(E.isRight(outcome) ? 'COMMIT' : 'ROLLBACK');

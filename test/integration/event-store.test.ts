@@ -56,16 +56,17 @@ t.test('a stale expected version is a conflict and writes nothing', async (t) =>
   await handleCommand(store)('s', { type: 'PushState', lockId: null, body: storedBody(1) }, metadata())();
   const meta = { actor: 'x', remote_address: null, user_agent: null, request_id: 'r' };
   for (const expectedVersion of [0, 5]) {
-    const outcome = await store.transaction((tx) =>
-      tx.append({
+    const outcome = await store.transaction(async (tx) => {
+      await tx.load('s');
+      return tx.append({
         streamId: 's',
         expectedVersion,
         events: [{ type: 'StateLocked', data: { lock: { ID: 'late' } } }],
         metadata: meta,
         recordedAt: new Date(),
         stateAfter: initialState,
-      }),
-    );
+      });
+    });
     t.same(outcome, E.left({ type: 'StreamVersionConflict', streamId: 's' }), `expected version ${expectedVersion}`);
   }
   const { rows } = await pool.query('SELECT count(*)::int AS n FROM events');
