@@ -1,0 +1,78 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import * as Minio from 'minio';
+import pg from 'pg';
+import t from 'tap';
+import { createApp } from '../../src/http/app.js';
+import { createLogger } from '../../src/logger.js';
+import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
+import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
+import { pgEventStore } from '../../src/storage/pg-event-store.js';
+import { defaultClient, stateDocument } from '../support/go-client.js';
+import { startServer } from '../support/server.js';
+import { freshDatabase, freshS3Config, tempDir } from '../support/services.js';
+
+t.test('a failed upload answers an error and leaves no version', async (t) => {
+  const s3 = freshS3Config();
+  const db = await freshDatabase(t);
+  const dir = await tempDir(t);
+  const app = createApp({
+    store: pgEventStore(db.pool),
+    db: db.pool,
+    blobs: await s3BlobStore(s3),
+    users: new Map([['u', 'p']]),
+    limits: { maxBytes: 1 << 20, tmpDir: dir },
+    logger: createLogger('silent'),
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  t.teardown(() => void server.close());
+  const { port } = server.address() as { port: number };
+  const client = defaultClient(`http://127.0.0.1:${port}`, 'fragile', { username: 'u', password: 'p' });
+  t.equal((await client.put(stateDocument(1))).status, 200);
+
+  // The bucket disappears: the blob cannot be written, so no event may refer to it.
+  const minio = new Minio.Client({ endPoint: s3.endPoint, port: s3.port, useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: s3.region, pathStyle: true });
+  const keys: string[] = [];
+  for await (const item of minio.listObjectsV2(s3.bucket, '', true)) if (typeof item.name === 'string') keys.push(item.name);
+  await minio.removeObjects(s3.bucket, keys);
+  await minio.removeBucket(s3.bucket);
+
+  const failed = await client.put(stateDocument(2));
+  t.equal(failed.status, 500, 'the server is really failing: a 5xx the client will retry');
+  t.match(JSON.parse(failed.body.toString()), { error: 'internal' });
+  const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM events WHERE type = 'StatePushed'");
+  t.equal(rows[0].n, 1, 'no event for the lost body');
+  t.same(await fs.readdir(dir), [], 'no temporary file left behind');
+});
+
+t.test('/healthz is 503 naming what does not answer', async (t) => {
+  const dir = await tempDir(t);
+  const blobs = await fsBlobStore(path.join(dir, 'blobs'));
+  const deadPool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
+  t.teardown(() => deadPool.end());
+  const app = createApp({
+    store: pgEventStore(deadPool),
+    db: deadPool,
+    blobs,
+    users: new Map([['u', 'p']]),
+    limits: { maxBytes: 1 << 20, tmpDir: dir },
+    logger: createLogger('silent'),
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  t.teardown(() => void server.close());
+  const { port } = server.address() as { port: number };
+  await fs.rm(path.join(dir, 'blobs'), { recursive: true });
+  const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+  t.equal(response.status, 503);
+  const body = await response.json();
+  t.equal(body.status, 'unavailable');
+  t.match(body.postgres, /ECONNREFUSED|connect/);
+  t.match(body.blobs, /ENOENT/);
+});
+
+t.test('/healthz is 200 when both answer', async (t) => {
+  const server = await startServer(t);
+  t.same(await (await fetch(`${server.baseUrl}/healthz`)).json(), { status: 'ok', postgres: 'ok', blobs: 'ok' });
+});
