@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chainHash, GENESIS_HASH } from '../events/hash-chain.js';
 import type { SqlExecutor } from '../projections/sql.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
+import { eventColumns, type EventRow } from '../storage/event-rows.js';
 
 export type LedgerProblem =
   | { readonly kind: 'event'; readonly position: number; readonly stream: string; readonly version: number; readonly reason: string }
@@ -16,17 +17,6 @@ export interface VerifyReport {
 
 const BATCH = 5000;
 
-interface Row {
-  global_position: number;
-  stream_id: string;
-  stream_version: number;
-  type: string;
-  data: unknown;
-  metadata: unknown;
-  recorded_at: Date;
-  hash: string;
-}
-
 /** Recomputes every stream's hash chain from the stored rows, in stream order. */
 const verifyChains = async (sql: SqlExecutor, problems: LedgerProblem[], onProgress: (events: number) => void) => {
   let after = { stream: '', version: 0 };
@@ -34,8 +24,8 @@ const verifyChains = async (sql: SqlExecutor, problems: LedgerProblem[], onProgr
   let events = 0;
   let streams = 0;
   for (;;) {
-    const { rows } = await sql.query<Row & Record<string, unknown>>(
-      `SELECT global_position, stream_id, stream_version, type, data, metadata, recorded_at, hash FROM events
+    const { rows } = await sql.query<EventRow & Record<string, unknown>>(
+      `SELECT ${eventColumns} FROM events
        WHERE (stream_id, stream_version) > ($1, $2) ORDER BY stream_id, stream_version LIMIT $3`,
       [after.stream, after.version, BATCH],
     );

@@ -1,16 +1,8 @@
 import { JSONParser } from '@streamparser/json';
+import type { BodySummary } from '../commands/commands.js';
 
-/** What the ledger records about a pushed body; the rest of the document is never interpreted. */
-export interface StateSummary {
-  readonly serial: number;
-  readonly lineage: string;
-  readonly terraformVersion: string | null;
-  /** An OpenTofu-encrypted state: its payload is stored byte for byte, never parsed. */
-  readonly encrypted: boolean;
-  /** Entries in `resources` and keys in `outputs`; null when encrypted. */
-  readonly resourceCount: number | null;
-  readonly outputCount: number | null;
-}
+/** What the ledger reads from a pushed body. */
+export type StateSummary = BodySummary;
 
 const TOP_LEVEL = ['serial', 'lineage', 'terraform_version', 'version', 'encryption_version', 'encrypted_data'];
 const isWhitespace = (byte: number): boolean => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;

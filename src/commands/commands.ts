@@ -1,17 +1,23 @@
 import type { LockInfo } from '../events/lock-info.js';
 
+/** What the ledger reads from a state body; the rest of the document is never interpreted. */
+export interface BodySummary {
+  readonly serial: number;
+  readonly lineage: string;
+  readonly terraformVersion: string | null;
+  /** An OpenTofu-encrypted state: its payload is stored byte for byte, never parsed. */
+  readonly encrypted: boolean;
+  /** Entries in `resources` and keys in `outputs`; null when encrypted. */
+  readonly resourceCount: number | null;
+  readonly outputCount: number | null;
+}
+
 /** A state body already written to the blob store, described by what the edge measured. */
-export interface StoredBody {
+export interface StoredBody extends BodySummary {
   readonly blobKey: string;
   readonly sha256: string;
   readonly md5: string;
   readonly size: number;
-  readonly serial: number;
-  readonly lineage: string;
-  readonly terraformVersion: string | null;
-  readonly encrypted: boolean;
-  readonly resourceCount: number | null;
-  readonly outputCount: number | null;
 }
 
 /** The version a rollback restores, as the version history records it. */

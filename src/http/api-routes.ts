@@ -25,6 +25,8 @@ import {
   decodeVersionParams,
   decodeVersionsQuery,
   decodeWriteQuery,
+  decodeRequest,
+  noQuery,
 } from './codecs.js';
 import { notFound, sendError } from './errors.js';
 import { commandMetadata } from './request-context.js';
@@ -102,25 +104,23 @@ export const apiRoutes = (deps: LedgerDeps): express.Router => {
   });
 
   router.get('/states/:name/lock', async (req, res) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
-    const query = decodeAtQuery(req.query);
-    if (E.isLeft(query)) return sendError(res, query.left);
-    const { name } = params.right;
-    const { at } = query.right;
+    const input = decodeRequest(req, decodeStateParams, decodeAtQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params, query } = input.right;
+    const { name } = params;
+    const { at } = query;
     const lock = at === undefined ? await heldLock(db, name) : await lockAt(db, name, at);
     if (lock === undefined) return sendError(res, notFound(`state ${name} is not locked${at === undefined ? '' : ` at ${at.toISOString()}`}`));
     res.json({ ...lock.info, acquired_at: lock.acquired_at, acquired_by: lock.acquired_by });
   });
 
   router.get('/states/:name/versions', async (req, res) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
-    const query = decodeVersionsQuery(req.query);
-    if (E.isLeft(query)) return sendError(res, query.left);
-    const { name } = params.right;
-    const limit = pageSize(query.right.limit);
-    const versions = await listVersions(db, name, { limit, before: query.right.before, at: query.right.at });
+    const input = decodeRequest(req, decodeStateParams, decodeVersionsQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params, query } = input.right;
+    const { name } = params;
+    const limit = pageSize(query.limit);
+    const versions = await listVersions(db, name, { limit, before: query.before, at: query.at });
     if (versions.length === 0 && !(await stateKnown(db, name))) return sendError(res, notFound(`state ${name} does not exist`));
     const last = versions[versions.length - 1];
     const next = versions.length === limit && last !== undefined && last.version > 1 ? last.version : null;
@@ -135,25 +135,25 @@ export const apiRoutes = (deps: LedgerDeps): express.Router => {
   });
 
   router.get('/states/:name/versions/:version', async (req, res) => {
-    const params = decodeVersionParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
-    const { name, version } = params.right;
+    const input = decodeRequest(req, decodeVersionParams, noQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params } = input.right;
+    const { name, version } = params;
     const entry = await findVersion(db, name, version);
     if (entry === undefined) return sendError(res, notFound(`state ${name} has no version ${version}`));
     await sendBody(req, res, blobs, entry);
   });
 
   router.get('/states/:name/diff', async (req, res) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
-    const query = decodeDiffQuery(req.query);
-    if (E.isLeft(query)) return sendError(res, query.left);
-    const { name } = params.right;
-    const toVersion = query.right.to ?? (await currentBody(db, name))?.version;
+    const input = decodeRequest(req, decodeStateParams, decodeDiffQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params, query } = input.right;
+    const { name } = params;
+    const toVersion = query.to ?? (await currentBody(db, name))?.version;
     if (toVersion === undefined) return sendError(res, notFound(`state ${name} has no current version; name one with ?to=`));
     const to = await findVersion(db, name, toVersion);
     if (to === undefined) return sendError(res, notFound(`state ${name} has no version ${toVersion}`));
-    const fromVersion = query.right.from ?? (toVersion > 1 ? toVersion - 1 : undefined);
+    const fromVersion = query.from ?? (toVersion > 1 ? toVersion - 1 : undefined);
     const from = fromVersion === undefined ? undefined : await findVersion(db, name, fromVersion);
     if (fromVersion !== undefined && from === undefined) return sendError(res, notFound(`state ${name} has no version ${fromVersion}`));
     const encrypted = [from, to].find((v) => v?.encrypted === true);
@@ -170,26 +170,24 @@ export const apiRoutes = (deps: LedgerDeps): express.Router => {
   });
 
   router.post('/states/:name/rollback', express.json({ limit: '64kb', type: () => true }), async (req, res) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
-    const query = decodeWriteQuery(req.query);
-    if (E.isLeft(query)) return sendError(res, query.left);
+    const input = decodeRequest(req, decodeStateParams, decodeWriteQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params, query } = input.right;
     const body = decodeRollbackBody(req.body);
     if (E.isLeft(body)) return sendError(res, body.left);
     const { version, reason, force } = body.right;
-    const outcome = await rollback(params.right.name, { version, reason, force: force ?? false, lockId: query.right.ID ?? null }, commandMetadata(req, res));
+    const outcome = await rollback(params.name, { version, reason, force: force ?? false, lockId: query.ID ?? null }, commandMetadata(req, res));
     if (E.isLeft(outcome)) return sendError(res, outcome.left);
     res.json({ version: outcome.right.version, restored_from: outcome.right.restored, serial: outcome.right.serial });
   });
 
   router.get('/states/:name/events', async (req, res) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
-    const query = decodeEventsQuery(req.query);
-    if (E.isLeft(query)) return sendError(res, query.left);
-    const { name } = params.right;
-    const limit = pageSize(query.right.limit);
-    const events = await streamEvents(db, name, { after: query.right.after ?? 0, limit });
+    const input = decodeRequest(req, decodeStateParams, decodeEventsQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params, query } = input.right;
+    const { name } = params;
+    const limit = pageSize(query.limit);
+    const events = await streamEvents(db, name, { after: query.after ?? 0, limit });
     if (events.length === 0 && !(await stateKnown(db, name))) return sendError(res, notFound(`state ${name} does not exist`));
     if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
     const last = events[events.length - 1];
@@ -197,10 +195,11 @@ export const apiRoutes = (deps: LedgerDeps): express.Router => {
   });
 
   router.get('/events', async (req, res) => {
-    const query = decodeEventsQuery(req.query);
-    if (E.isLeft(query)) return sendError(res, query.left);
-    const after = query.right.after ?? 0;
-    const events = await globalFeed(db, { after, limit: pageSize(query.right.limit) });
+    const decoded = decodeEventsQuery(req.query);
+    if (E.isLeft(decoded)) return sendError(res, decoded.left);
+    const query = decoded.right;
+    const after = query.after ?? 0;
+    const events = await globalFeed(db, { after, limit: pageSize(query.limit) });
     if (events === undefined) return sendError(res, notFound(`there is no event at position ${after}`));
     if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
     res.json({ events: events.map(eventJson), next: events[events.length - 1]?.position ?? after });

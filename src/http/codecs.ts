@@ -70,6 +70,15 @@ export const RollbackBody = t.intersection([
   t.partial({ force: t.boolean }),
 ]);
 
+type Decode<A> = (input: unknown) => E.Either<RequestError, A>;
+
+/** For routes that take no query parameters (any given are ignored). */
+export const noQuery: Decode<Record<string, never>> = () => E.right({});
+
+/** A request's path parameters and query, decoded together at the edge. */
+export const decodeRequest = <P, Q>(req: { params: unknown; query: unknown }, params: Decode<P>, query: Decode<Q>) =>
+  pipe(E.Do, E.apS('params', params(req.params)), E.apS('query', query(req.query)));
+
 /** Decodes one input at the edge; the 400 message is io-ts's own account of what was wrong. */
 export const decodeInput =
   <A>(codec: t.Decoder<unknown, A>, code: string, what: string) =>

@@ -8,7 +8,7 @@ import type { Command } from '../commands/commands.js';
 import { handleCommand } from '../commands/handler.js';
 import { LockInfoCodec, type LockInfo } from '../events/lock-info.js';
 import { currentBody, findVersion, versionAt } from '../projections/queries.js';
-import { decodeAtQuery, decodeStateParams, decodeWriteQuery } from './codecs.js';
+import { decodeAtQuery, decodeRequest, decodeStateParams, decodeWriteQuery, noQuery } from './codecs.js';
 import { badRequest, sendError, type HttpError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
 import { sendBody } from './send-body.js';
@@ -62,12 +62,11 @@ export const protocolRoutes = (deps: LedgerDeps): express.Router => {
   };
 
   router.get('/states/:name', async (req, res) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
-    const query = decodeAtQuery(req.query);
-    if (E.isLeft(query)) return sendError(res, query.left);
-    const { name } = params.right;
-    const { at } = query.right;
+    const input = decodeRequest(req, decodeStateParams, decodeAtQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params, query } = input.right;
+    const { name } = params;
+    const { at } = query;
     if (at === undefined) {
       const body = await currentBody(db, name);
       return body === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body);
@@ -79,12 +78,11 @@ export const protocolRoutes = (deps: LedgerDeps): express.Router => {
   });
 
   const update = async (req: Request, res: Response) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
-    const query = decodeWriteQuery(req.query);
-    if (E.isLeft(query)) return sendError(res, query.left);
+    const input = decodeRequest(req, decodeStateParams, decodeWriteQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params, query } = input.right;
     const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
-    const outcome = await push(params.right.name, query.right.ID ?? null, req, { length, contentMd5: req.get('content-md5') }, commandMetadata(req, res));
+    const outcome = await push(params.name, query.ID ?? null, req, { length, contentMd5: req.get('content-md5') }, commandMetadata(req, res));
     if (E.isLeft(outcome)) return sendError(res, outcome.left);
     res.status(200).json(outcome.right);
   };
@@ -92,32 +90,33 @@ export const protocolRoutes = (deps: LedgerDeps): express.Router => {
   router.put('/states/:name', update);
 
   router.delete('/states/:name', async (req, res) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
-    const query = decodeWriteQuery(req.query);
-    if (E.isLeft(query)) return sendError(res, query.left);
-    await runAndReply(req, res, params.right.name, { type: 'DeleteState', lockId: query.right.ID ?? null }, (events) => ({
+    const input = decodeRequest(req, decodeStateParams, decodeWriteQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params, query } = input.right;
+    await runAndReply(req, res, params.name, { type: 'DeleteState', lockId: query.ID ?? null }, (events) => ({
       deleted: events > 0,
     }));
   });
 
   const lock = async (req: Request, res: Response) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
+    const input = decodeRequest(req, decodeStateParams, noQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params } = input.right;
     const info = E.flatMap(readSmallJson(req), decodeLockInfo);
     if (E.isLeft(info)) return sendError(res, info.left);
-    await runAndReply(req, res, params.right.name, { type: 'LockState', lock: info.right }, () => info.right);
+    await runAndReply(req, res, params.name, { type: 'LockState', lock: info.right }, () => info.right);
   };
   router.lock('/states/:name', smallBody, lock);
   router.post('/states/:name/lock', smallBody, lock);
   router.lock('/states/:name/lock', smallBody, lock);
 
   const unlock = async (req: Request, res: Response) => {
-    const params = decodeStateParams(req.params);
-    if (E.isLeft(params)) return sendError(res, params.left);
+    const input = decodeRequest(req, decodeStateParams, noQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params } = input.right;
     const target = E.flatMap(readSmallJson(req), unlockTarget);
     if (E.isLeft(target)) return sendError(res, target.left);
-    await runAndReply(req, res, params.right.name, { type: 'UnlockState', lockId: target.right }, (events) => ({
+    await runAndReply(req, res, params.name, { type: 'UnlockState', lockId: target.right }, (events) => ({
       released: events > 0,
       forced: target.right === null && events > 0,
     }));

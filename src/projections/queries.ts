@@ -1,4 +1,5 @@
 import type { LockInfo } from '../events/lock-info.js';
+import type { VersionRow } from './read-model.js';
 import type { SqlExecutor } from './sql.js';
 
 /** A stored body as the read models describe it. */
@@ -10,20 +11,8 @@ export interface BodyRef {
   readonly size: number;
 }
 
-export interface VersionEntry extends BodyRef {
-  readonly serial: number;
-  readonly lineage: string;
-  readonly terraform_version: string | null;
-  readonly encrypted: boolean;
-  readonly created_at: Date;
-  readonly created_by: string;
-  readonly lock_id: string | null;
-  readonly operation: string | null;
-  readonly who: string | null;
-  readonly restored_from: number | null;
-  readonly resource_count: number | null;
-  readonly output_count: number | null;
-}
+/** A version as the history lists it (a state_versions row, its time as a Date). */
+export type VersionEntry = Omit<VersionRow, 'name' | 'created_at'> & { readonly created_at: Date };
 
 export interface HeldLock {
   readonly info: LockInfo;

@@ -9,7 +9,7 @@ import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
 import { pgEventStore } from '../../src/storage/pg-event-store.js';
 import { defaultClient, stateDocument } from '../support/go-client.js';
-import { startServer } from '../support/server.js';
+import { listen, startServer } from '../support/server.js';
 import { freshDatabase, freshS3Config, tempDir } from '../support/services.js';
 
 t.test('a failed upload answers an error and leaves no version', async (t) => {
@@ -24,11 +24,7 @@ t.test('a failed upload answers an error and leaves no version', async (t) => {
     limits: { maxBytes: 1 << 20, tmpDir: dir },
     logger: createLogger('silent'),
   });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  t.teardown(() => void server.close());
-  const { port } = server.address() as { port: number };
-  const client = defaultClient(`http://127.0.0.1:${port}`, 'fragile', { username: 'u', password: 'p' });
+  const client = defaultClient(await listen(t, app), 'fragile', { username: 'u', password: 'p' });
   t.equal((await client.put(stateDocument(1))).status, 200);
 
   // The bucket disappears: the blob cannot be written, so no event may refer to it.
@@ -59,12 +55,9 @@ t.test('/healthz is 503 naming what does not answer', async (t) => {
     limits: { maxBytes: 1 << 20, tmpDir: dir },
     logger: createLogger('silent'),
   });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  t.teardown(() => void server.close());
-  const { port } = server.address() as { port: number };
+  const baseUrl = await listen(t, app);
   await fs.rm(path.join(dir, 'blobs'), { recursive: true });
-  const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+  const response = await fetch(`${baseUrl}/healthz`);
   t.equal(response.status, 503);
   const body = await response.json();
   t.equal(body.status, 'unavailable');

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { Express } from 'express';
 import type { Test } from 'tap';
 import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
@@ -28,6 +29,20 @@ export interface ServerOptions {
 export const basicAuth = (user: string, password: string): string =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
+/** Serves an app on a free loopback port until the test ends; answers its base URL. */
+export const listen = async (t: Test, app: Express): Promise<string> => {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+};
+
 /** The real app on a real PostgreSQL and blob store (S3 by default), on a free loopback port. */
 export const startServer = async (t: Test, options: ServerOptions = {}): Promise<TestServer> => {
   const db = await freshDatabase(t);
@@ -44,16 +59,7 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
     limits: { maxBytes: options.maxStateBytes ?? 512 * 1024 * 1024, tmpDir: dir },
     logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
   });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const baseUrl = await listen(t, app);
   return {
     baseUrl,
     db,
