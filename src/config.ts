@@ -99,6 +99,8 @@ export interface Config {
   readonly logLevel: string;
 }
 
+const SECRET = ['AUTH_USERS', 'DATABASE_URL', 'S3_ACCESS_KEY', 'S3_SECRET_KEY'];
+
 /** Decodes the environment once; a Left carries one line per bad variable, naming it. */
 export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> => {
   const decoded = EnvCodec.decode(env);
@@ -106,7 +108,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> =
     return E.left(
       decoded.left.map((error) => {
         const name = error.context[1]?.key ?? '?';
-        return `${name} must be ${error.message ?? 'valid'}, got ${JSON.stringify(error.value)}`;
+        // Never echo a value that may hold a password into logs.
+        const got = SECRET.includes(name) ? 'a value that is not' : `got ${JSON.stringify(error.value)}`;
+        return `${name} must be ${error.message ?? 'valid'}, ${got}`;
       }),
     );
   }

@@ -53,15 +53,22 @@ export const openRuntime = async (config: Config, logger: Logger, ownership: Own
   const database = await openDatabase(config, logger, ownership);
   try {
     const blobs = config.s3 === undefined ? await fsBlobStore(path.join(config.dataDir, 'blobs')) : await s3BlobStore(config.s3);
-    const tmpDir = config.s3 === undefined ? path.join(config.dataDir, 'tmp') : path.join(os.tmpdir(), 'state-ledger');
-    await fs.mkdir(tmpDir, { recursive: true });
+    // Private to this process's user: bodies hold secrets. Beside the blobs when blobs are files (so they link).
+    const tmpDir =
+      config.s3 === undefined
+        ? await fs.mkdir(path.join(config.dataDir, 'tmp'), { recursive: true, mode: 0o700 }).then(() => path.join(config.dataDir, 'tmp'))
+        : await fs.mkdtemp(path.join(os.tmpdir(), 'state-ledger-'));
     const ledger: LedgerDeps = {
       store: pgEventStore(database.pool),
       db: database.pool,
       blobs,
       limits: { maxBytes: config.maxStateBytes, tmpDir },
     };
-    return { pool: database.pool, blobs, ledger, close: database.close };
+    const close = async () => {
+      if (config.s3 !== undefined) await fs.rm(tmpDir, { recursive: true, force: true });
+      await database.close();
+    };
+    return { pool: database.pool, blobs, ledger, close };
   } catch (error) {
     await database.close();
     throw error;

@@ -25,7 +25,8 @@ export const pushState =
     const { sha256, size } = ingested.right;
     return withStoredBody(deps.blobs, ingested.right, async (stored) =>
       E.map((events: Parameters<typeof writtenVersion>[0]) => ({ version: writtenVersion(events), sha256, size }))(
-        await handleCommand(deps.store)(name, { type: 'PushState', lockId, body: stored }, metadata)(),
+        // The version exists from now on, not from when its upload began.
+        await handleCommand(deps.store)(name, { type: 'PushState', lockId, body: stored }, { ...metadata, now: new Date() })(),
       ),
     );
   };

@@ -59,7 +59,7 @@ export const rollbackState =
       const serial = rollbackSerial(state, target);
       const run = async (body: StoredBody) =>
         E.map((events: Parameters<typeof writtenVersion>[0]) => ({ version: writtenVersion(events), restored: target.version, serial }))(
-          await handleCommand(deps.store)(name, { type: 'RollbackState', lockId: request.lockId, target, body, reason: request.reason, force: request.force }, metadata)(),
+          await handleCommand(deps.store)(name, { type: 'RollbackState', lockId: request.lockId, target, body, reason: request.reason, force: request.force }, { ...metadata, now: new Date() })(),
         );
       if (serial === entry.serial) return run(storedBodyOf(entry));
       const rewritten = await rewriteSerial(deps, entry, serial);

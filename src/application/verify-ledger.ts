@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import { chainHash, GENESIS_HASH } from '../events/hash-chain.js';
+import { evolve, initialState, type LedgerState } from '../commands/state.js';
+import { canonicalJson, chainHash, GENESIS_HASH } from '../events/hash-chain.js';
 import type { SqlExecutor } from '../projections/sql.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
-import { eventColumns, type EventRow } from '../storage/event-rows.js';
+import { decodeEventRow, eventColumns, type EventRow } from '../storage/event-rows.js';
+import { SNAPSHOT_SCHEMA } from '../storage/pg-event-store.js';
 
 export type LedgerProblem =
   | { readonly kind: 'event'; readonly position: number; readonly stream: string; readonly version: number; readonly reason: string }
+  | { readonly kind: 'stream'; readonly stream: string; readonly reason: string }
   | { readonly kind: 'blob'; readonly key: string; readonly reason: string };
 
 export interface VerifyReport {
@@ -17,8 +20,13 @@ export interface VerifyReport {
 
 const BATCH = 5000;
 
-/** Recomputes every stream's hash chain from the stored rows, in stream order. */
-const verifyChains = async (sql: SqlExecutor, problems: LedgerProblem[], onProgress: (events: number) => void) => {
+interface StreamEnd {
+  readonly version: number;
+  readonly state: LedgerState;
+}
+
+/** Recomputes every stream's hash chain from the stored rows, in stream order, folding each stream as it goes. */
+const verifyChains = async (sql: SqlExecutor, problems: LedgerProblem[], ends: Map<string, StreamEnd>, onProgress: (events: number) => void) => {
   let after = { stream: '', version: 0 };
   let previous = { stream: '', version: 0, hash: GENESIS_HASH };
   let events = 0;
@@ -48,12 +56,40 @@ const verifyChains = async (sql: SqlExecutor, problems: LedgerProblem[], onProgr
       });
       if (expected !== row.hash) problems.push({ ...where, reason: `its content does not match its hash (recomputed ${expected}, stored ${row.hash})` });
       previous = { stream: row.stream_id, version: row.stream_version, hash: row.hash };
+      const folded = ends.get(row.stream_id)?.state ?? initialState;
+      try {
+        ends.set(row.stream_id, { version: row.stream_version, state: evolve(folded, decodeEventRow(row).event) });
+      } catch (error) {
+        problems.push({ ...where, reason: `does not decode: ${(error as Error).message}` });
+        ends.set(row.stream_id, { version: row.stream_version, state: folded });
+      }
     }
     events += rows.length;
     onProgress(events);
     const last = rows[rows.length - 1];
     if (last === undefined || rows.length < BATCH) return { events, streams };
     after = { stream: last.stream_id, version: last.stream_version };
+  }
+};
+
+/**
+ * Each stream's version and decider snapshot must match its events: a cut-off tail of events
+ * leaves every remaining link intact, but not the stream's own record of where it ends.
+ */
+const verifyStreams = async (sql: SqlExecutor, problems: LedgerProblem[], ends: Map<string, StreamEnd>) => {
+  const { rows } = await sql.query<{ stream_id: string; version: number; snapshot: unknown; snapshot_schema: number }>(
+    'SELECT stream_id, version, snapshot, snapshot_schema FROM streams ORDER BY stream_id',
+  );
+  for (const row of rows) {
+    const end = ends.get(row.stream_id);
+    if (end === undefined || end.version !== row.version) {
+      problems.push({ kind: 'stream', stream: row.stream_id, reason: `is at version ${row.version} but its events end at ${end?.version ?? 0}` });
+    } else if (row.snapshot_schema === SNAPSHOT_SCHEMA && canonicalJson(row.snapshot) !== canonicalJson(end.state)) {
+      problems.push({ kind: 'stream', stream: row.stream_id, reason: 'has a decider snapshot that differs from its events' });
+    }
+  }
+  for (const stream of ends.keys()) {
+    if (!rows.some((row) => row.stream_id === stream)) problems.push({ kind: 'stream', stream, reason: 'has events but no stream record' });
   }
 };
 
@@ -86,12 +122,20 @@ const verifyBlobs = async (sql: SqlExecutor, blobs: BlobStore, problems: LedgerP
 /** Proves the ledger unaltered: every hash chain recomputes, every referenced blob re-hashes to its address. */
 export const verifyLedger = async (sql: SqlExecutor, blobs: BlobStore, onProgress: (events: number) => void = () => undefined): Promise<VerifyReport> => {
   const problems: LedgerProblem[] = [];
-  const { events, streams } = await verifyChains(sql, problems, onProgress);
+  const ends = new Map<string, StreamEnd>();
+  const { events, streams } = await verifyChains(sql, problems, ends, onProgress);
+  await verifyStreams(sql, problems, ends);
   const checkedBlobs = await verifyBlobs(sql, blobs, problems);
   return { events, streams, blobs: checkedBlobs, problems };
 };
 
-export const describeProblem = (problem: LedgerProblem): string =>
-  problem.kind === 'event'
-    ? `event at position ${problem.position} (state ${problem.stream}, stream version ${problem.version}) ${problem.reason}`
-    : `blob ${problem.key} ${problem.reason}`;
+export const describeProblem = (problem: LedgerProblem): string => {
+  switch (problem.kind) {
+    case 'event':
+      return `event at position ${problem.position} (state ${problem.stream}, stream version ${problem.version}) ${problem.reason}`;
+    case 'stream':
+      return `state ${problem.stream} ${problem.reason}`;
+    case 'blob':
+      return `blob ${problem.key} ${problem.reason}`;
+  }
+};

@@ -2,7 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as E from 'fp-ts/lib/Either.js';
 import { StateDocumentInspector, type StateSummary } from './state-document.js';
 
@@ -17,6 +18,7 @@ export interface IngestedState extends StateSummary {
 
 export interface BodyLimits {
   readonly maxBytes: number;
+  /** A folder only this server can read: bodies hold secrets. */
   readonly tmpDir: string;
 }
 
@@ -36,6 +38,12 @@ export interface Declared {
 
 const BASE64_MD5 = /^[A-Za-z0-9+/]{22}==$/;
 
+/**
+ * How much of an oversized body is read and thrown away so the client sees the 413 rather than a
+ * connection reset (which it would retry); beyond this the connection is simply closed.
+ */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
+
 /** Checks a Content-MD5 header (if any) against the body's digest. */
 export const checkContentMd5 = (declared: string | undefined, actualBase64: string): E.Either<BodyError, void> => {
   if (declared === undefined) return E.right(undefined);
@@ -44,56 +52,50 @@ export const checkContentMd5 = (declared: string | undefined, actualBase64: stri
   return value === actualBase64 ? E.right(undefined) : E.left({ type: 'ContentMd5Mismatch', declared: value, actual: actualBase64 });
 };
 
+class DrainLimitExceeded extends Error {}
+
 /**
  * Streams a state body to a temporary file while hashing, size-checking and validating it, so a
- * body of hundreds of MB never sits in memory. Nothing is kept unless it all checks out.
+ * body of hundreds of MB never sits in memory. Nothing is kept unless it all checks out, and a
+ * body is only reported complete once every byte is on disk.
  */
 export const ingestState = async (source: Readable, declared: Declared, limits: BodyLimits): Promise<E.Either<BodyError, IngestedState>> => {
   const tooLarge: BodyError = { type: 'TooLarge', limit: limits.maxBytes };
-  if ((declared.length ?? 0) > limits.maxBytes) return E.left(tooLarge);
+  if ((declared.length ?? 0) > limits.maxBytes + DRAIN_LIMIT) return E.left(tooLarge);
 
   const file = path.join(limits.tmpDir, `state-${randomUUID()}`);
-  const out = createWriteStream(file);
   const sha256 = createHash('sha256');
   const md5 = createHash('md5');
   const inspector = new StateDocumentInspector();
   let size = 0;
-
-  const outcome = await new Promise<'complete' | 'too-large'>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
+  const inspect = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
       size += chunk.length;
-      if (size > limits.maxBytes) {
-        source.off('data', onData);
-        source.pause(); // an HTTP response goes out with Connection: close; the rest is never read
-        return resolve('too-large');
-      }
+      if (size > limits.maxBytes + DRAIN_LIMIT) return done(new DrainLimitExceeded());
+      if (size > limits.maxBytes) return done(); // over the limit: read on, keep nothing
       sha256.update(chunk);
       md5.update(chunk);
       inspector.write(chunk);
-      if (!out.write(chunk)) {
-        source.pause();
-        out.once('drain', () => source.resume());
-      }
-    };
-    source.on('data', onData);
-    source.once('end', () => resolve('complete'));
-    // 'close' without 'end' first: the sender went away mid-body (a no-op once resolved).
-    source.once('close', () => reject(new Error('the body ended before it was complete')));
-    source.once('error', reject);
-    out.once('error', reject);
-  })
-    .finally(() => new Promise((resolve) => out.end(resolve)))
-    .catch(async (error: unknown) => {
-      await fs.rm(file, { force: true });
-      throw error;
-    });
+      done(null, chunk);
+    },
+  });
+  const out = createWriteStream(file, { mode: 0o600 });
+  try {
+    // Rejects if the sender goes away (even before this call) or the disk fails; resolves once all is flushed.
+    await pipeline(source, inspect, out);
+  } catch (error) {
+    await fs.rm(file, { force: true });
+    if (error instanceof DrainLimitExceeded) return E.left(tooLarge);
+    throw error;
+  }
 
   const discard = async <A>(result: E.Either<BodyError, A>) => {
     await fs.rm(file, { force: true });
     return result;
   };
-  if (outcome === 'too-large') return discard(E.left(tooLarge));
+  if (size > limits.maxBytes) return discard(E.left(tooLarge));
   if (size === 0) return discard(E.left({ type: 'EmptyBody' }));
+  if (out.bytesWritten !== size) throw new Error(`wrote ${out.bytesWritten} of ${size} bytes to ${file}`);
   const md5Base64 = md5.digest('base64');
   const md5Check = checkContentMd5(declared.contentMd5, md5Base64);
   if (E.isLeft(md5Check)) return discard(md5Check);

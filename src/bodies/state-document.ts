@@ -1,5 +1,6 @@
 import { JSONParser } from '@streamparser/json';
 import type { BodySummary } from '../commands/commands.js';
+import { isStorable } from '../events/storable-string.js';
 
 /** What the ledger reads from a pushed body. */
 export type StateSummary = BodySummary;
@@ -13,6 +14,9 @@ const summarize = (fields: Map<string, unknown>, counts: { resources: number; ou
   const terraformVersion = fields.get('terraform_version');
   if (typeof serial !== 'number' || !Number.isSafeInteger(serial) || serial < 0) return 'serial must be a non-negative integer';
   if (typeof lineage !== 'string') return 'lineage must be a string';
+  if (!isStorable(lineage) || (typeof terraformVersion === 'string' && !isStorable(terraformVersion))) {
+    return 'lineage and terraform_version must not contain NUL or unpaired surrogates';
+  }
   const encrypted = fields.has('encryption_version');
   if (encrypted) {
     if (typeof fields.get('encryption_version') !== 'string') return 'encryption_version must be a string';

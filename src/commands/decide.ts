@@ -79,6 +79,9 @@ export const decide = (command: Command, state: LedgerState): Decision => {
       if (state.lock === null) return none; // a retried unlock
       if (command.lockId === null) return E.right([{ type: 'LockForceReleased', data: { lock: state.lock } }]);
       if (state.lock.ID === command.lockId) return E.right([{ type: 'StateUnlocked', data: { lock_id: command.lockId } }]);
+      // A retry of an unlock that already succeeded (its response was lost) while someone else has
+      // since taken the lock: refusing it would lead its caller to force-unlock the new holder.
+      if (state.released === command.lockId) return none;
       return E.left({ type: 'LockMismatch', holder: state.lock });
     }
     case 'PushState':

@@ -5,6 +5,8 @@ import type { StateEvent } from '../events/events.js';
 /** What the decider needs to know about one state's stream. Plain JSON, so it can be snapshotted. */
 export const LedgerStateCodec = t.type({
   lock: t.union([LockInfoCodec, t.null]),
+  /** The ID of the lock released last: a retried unlock of it must not fail once someone else holds the lock. */
+  released: t.union([t.string, t.null]),
   /** Highest version number ever written; versions keep counting across deletes. */
   lastVersion: t.number,
   /** Serial of that version, kept across a delete so a restore never lowers it. */
@@ -14,7 +16,7 @@ export const LedgerStateCodec = t.type({
 });
 export type LedgerState = t.TypeOf<typeof LedgerStateCodec>;
 
-export const initialState: LedgerState = { lock: null, lastVersion: 0, lastSerial: 0, head: null };
+export const initialState: LedgerState = { lock: null, released: null, lastVersion: 0, lastSerial: 0, head: null };
 
 export const evolve = (state: LedgerState, event: StateEvent): LedgerState => {
   switch (event.type) {
@@ -22,7 +24,7 @@ export const evolve = (state: LedgerState, event: StateEvent): LedgerState => {
       return { ...state, lock: event.data.lock };
     case 'StateUnlocked':
     case 'LockForceReleased':
-      return { ...state, lock: null };
+      return { ...state, lock: null, released: state.lock?.ID ?? null };
     case 'StatePushed':
     case 'StateRolledBack': {
       const { version, serial, lineage } = event.data;

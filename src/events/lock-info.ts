@@ -1,19 +1,22 @@
 import * as t from 'io-ts';
+import { StorableString } from './storable-string.js';
 
 /**
  * Terraform's statemgr.LockInfo as both clients marshal it. Only ID is required;
  * the rest is echoed back to whoever finds the state locked.
  */
+const text = StorableString as unknown as t.Type<string, string, unknown>;
+
 export const LockInfoCodec = t.exact(
   t.intersection([
-    t.type({ ID: t.string }),
+    t.type({ ID: text }),
     t.partial({
-      Operation: t.string,
-      Info: t.string,
-      Who: t.string,
-      Version: t.string,
-      Created: t.string,
-      Path: t.string,
+      Operation: text,
+      Info: text,
+      Who: text,
+      Version: text,
+      Created: text,
+      Path: text,
     }),
   ]),
 );

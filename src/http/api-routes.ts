@@ -34,6 +34,8 @@ import { sendBody } from './send-body.js';
 import { sendTable, wantsTable } from './text-table.js';
 
 const DEFAULT_PAGE = 50;
+/** A diff parses both versions whole: bounded so one request cannot exhaust the server's memory. */
+const DIFF_MAX_BYTES = 64 * 1024 * 1024;
 const MAX_PAGE = 1000;
 const pageSize = (limit: number | undefined) => Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE);
 
@@ -156,6 +158,14 @@ export const apiRoutes = (deps: LedgerDeps): express.Router => {
     const fromVersion = query.from ?? (toVersion > 1 ? toVersion - 1 : undefined);
     const from = fromVersion === undefined ? undefined : await findVersion(db, name, fromVersion);
     if (fromVersion !== undefined && from === undefined) return sendError(res, notFound(`state ${name} has no version ${fromVersion}`));
+    const tooLarge = [from, to].find((v) => v !== undefined && v.size > DIFF_MAX_BYTES);
+    if (tooLarge !== undefined) {
+      return sendError(res, {
+        type: 'Unprocessable',
+        code: 'too_large_to_diff',
+        message: `version ${tooLarge.version} is ${tooLarge.size} bytes; the server diffs states of up to ${DIFF_MAX_BYTES} bytes (download both versions to compare larger ones)`,
+      });
+    }
     const encrypted = [from, to].find((v) => v?.encrypted === true);
     if (encrypted !== undefined) {
       return sendError(res, {
@@ -200,7 +210,14 @@ export const apiRoutes = (deps: LedgerDeps): express.Router => {
     const query = decoded.right;
     const after = query.after ?? 0;
     const events = await globalFeed(db, { after, limit: pageSize(query.limit) });
-    if (events === undefined) return sendError(res, notFound(`there is no event at position ${after}`));
+    if (events === 'unknown cursor') return sendError(res, notFound(`there is no event at position ${after}`));
+    if (events === 'cursor not final') {
+      return sendError(res, {
+        type: 'Conflict',
+        code: 'cursor_not_final',
+        message: `the feed has not reached position ${after} yet (an older transaction is still running); retry shortly, or follow the feed's own next`,
+      });
+    }
     if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
     res.json({ events: events.map(eventJson), next: events[events.length - 1]?.position ?? after });
   });

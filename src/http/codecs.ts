@@ -2,6 +2,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { PathReporter } from 'io-ts/lib/PathReporter.js';
+import { isStorable } from '../events/storable-string.js';
 import { badRequest, type RequestError } from './errors.js';
 
 const STATE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -15,14 +16,17 @@ export type StateName = t.TypeOf<typeof StateName>;
 interface NonEmptyBrand {
   readonly NonEmpty: unique symbol;
 }
-const NonEmptyString = t.brand(t.string, (s): s is t.Branded<string, NonEmptyBrand> => s.length > 0, 'NonEmpty');
+const NonEmptyString = t.brand(t.string, (s): s is t.Branded<string, NonEmptyBrand> => s.length > 0 && isStorable(s), 'NonEmpty');
+
+/** Version numbers are PostgreSQL integers. */
+const MAX_VERSION = 2147483647;
 
 const PositiveIntFromString = new t.Type<number, string, unknown>(
   'PositiveInteger',
   (u): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u > 0,
   (u, c) => {
-    const n = typeof u === 'string' && /^[1-9]\d{0,15}$/.test(u) ? Number(u) : NaN;
-    return Number.isSafeInteger(n) ? t.success(n) : t.failure(u, c);
+    const n = typeof u === 'string' && /^[1-9]\d{0,9}$/.test(u) ? Number(u) : NaN;
+    return n <= MAX_VERSION ? t.success(n) : t.failure(u, c);
   },
   String,
 );
@@ -66,7 +70,7 @@ export const DiffQuery = t.partial({ from: PositiveIntFromString, to: PositiveIn
 
 /** POST /states/:name/rollback. */
 export const RollbackBody = t.intersection([
-  t.type({ version: t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0, 'PositiveInteger'), reason: NonEmptyString }),
+  t.type({ version: t.refinement(t.number, (n) => Number.isSafeInteger(n) && n > 0 && n <= MAX_VERSION, 'PositiveInteger'), reason: NonEmptyString }),
   t.partial({ force: t.boolean }),
 ]);
 

@@ -8,6 +8,7 @@ export type RequestError =
   | { readonly type: 'BadRequest'; readonly code: string; readonly message: string }
   | { readonly type: 'NotFound'; readonly message: string }
   | { readonly type: 'Unprocessable'; readonly code: string; readonly message: string }
+  | { readonly type: 'Conflict'; readonly code: string; readonly message: string }
   | { readonly type: 'Unauthorized' };
 
 export type HttpError = CommandError | BodyError | RequestError;
@@ -68,6 +69,8 @@ export const errorResponse = (error: HttpError): ErrorResponse => {
       return problem(404, 'not_found', error.message);
     case 'Unprocessable':
       return problem(422, error.code, error.message);
+    case 'Conflict':
+      return problem(409, error.code, error.message);
     case 'Unauthorized':
       return problem(401, 'unauthorized', 'valid HTTP Basic credentials are required', {
         'WWW-Authenticate': 'Basic realm="state-ledger", charset="UTF-8"',

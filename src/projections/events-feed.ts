@@ -17,12 +17,23 @@ export const streamEvents = async (sql: SqlExecutor, name: string, page: { after
  * event can then never appear later behind a cursor a reader already holds, which ordering by
  * position alone cannot promise (positions are taken before commit).
  */
-export const globalFeed = async (sql: SqlExecutor, page: { after: number; limit: number }): Promise<RecordedEvent[] | undefined> => {
+export const globalFeed = async (
+  sql: SqlExecutor,
+  page: { after: number; limit: number },
+): Promise<RecordedEvent[] | 'unknown cursor' | 'cursor not final'> => {
   let tx = '0';
   if (page.after > 0) {
-    const cursor = await sql.query<{ tx: string }>('SELECT transaction_id::text AS tx FROM events WHERE global_position = $1', [page.after]);
-    if (cursor.rows[0] === undefined) return undefined;
-    tx = cursor.rows[0].tx;
+    const cursor = await sql.query<{ tx: string; final: boolean }>(
+      `SELECT transaction_id::text AS tx, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS final
+       FROM events WHERE global_position = $1`,
+      [page.after],
+    );
+    const row = cursor.rows[0];
+    if (row === undefined) return 'unknown cursor';
+    // A position the feed has not reached yet (seen elsewhere first): an older transaction may
+    // still commit events that belong before it, and following from it would skip them.
+    if (!row.final) return 'cursor not final';
+    tx = row.tx;
   }
   const { rows } = await sql.query<EventRow & Record<string, unknown>>(
     `SELECT ${eventColumns} FROM events

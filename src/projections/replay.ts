@@ -93,9 +93,9 @@ const compare = async (client: pg.PoolClient, schema: string): Promise<TableDiff
 
 /**
  * Rebuilds every read model from the events into a schema of its own, while the server keeps
- * serving from the live tables. Only the last step stops writers (a SHARE lock on streams, which
- * every append updates), catches up on the events committed meanwhile, and then swaps the
- * tables in or compares them, in one transaction.
+ * serving from the live tables. A swap stops writers only for its last step (a SHARE lock on
+ * streams, which every append updates): it catches up on the events committed meanwhile and
+ * swaps the tables in, in one transaction. A verify compares inside one snapshot instead.
  */
 export const replay = async (
   pool: pg.Pool,
@@ -125,15 +125,20 @@ export const replay = async (
       return { events: done, schema, differences: [] };
     }
 
-    await client.query('BEGIN');
-    await client.query('LOCK TABLE public.streams IN SHARE MODE');
-    await readInto(client, rebuild, cursor, { committedOnly: false, until: null }, progress);
-    await rebuild.finish(client);
     if (mode.kind === 'verify') {
+      // Events and read models commit together, so one snapshot sees them consistently:
+      // comparing inside it needs no lock, and writers carry on.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      await readInto(client, rebuild, cursor, { committedOnly: false, until: null }, progress);
+      await rebuild.finish(client);
       const differences = await compare(client, schema);
       await client.query('ROLLBACK');
       return { events: done, schema, differences };
     }
+    await client.query('BEGIN');
+    await client.query('LOCK TABLE public.streams IN SHARE MODE');
+    await readInto(client, rebuild, cursor, { committedOnly: false, until: null }, progress);
+    await rebuild.finish(client);
     for (const table of tables) {
       await client.query(`DROP TABLE public.${table}`);
       await client.query(`ALTER TABLE ${schema}.${table} SET SCHEMA public`);

@@ -16,7 +16,7 @@ import type { SqlExecutor } from '../projections/sql.js';
 import { decodeEventRow, eventColumns, type EventRow } from './event-rows.js';
 
 /** Bump when LedgerState changes shape: older snapshots are then ignored and the stream refolded. */
-export const SNAPSHOT_SCHEMA = 2;
+export const SNAPSHOT_SCHEMA = 3;
 
 /** Channel that carries the newest global position after each commit (a wake-up, not a delivery). */
 export const EVENTS_CHANNEL = 'state_ledger_events';
@@ -31,25 +31,33 @@ export const readStreamEvents = async (sql: SqlExecutor, streamId: string): Prom
   return rows.map(decodeEventRow);
 };
 
-interface Loaded extends LoadedStream {
-  /** The hash of the stream's last event: where the next event's chain link starts. */
-  readonly lastHash: string;
+/** Where the stream's last event leaves off: the next event chains from its hash and is never recorded earlier. */
+interface ChainHead {
+  readonly hash: string;
+  readonly recordedAt: Date;
 }
 
+interface Loaded extends LoadedStream {
+  readonly head: ChainHead;
+}
+
+const GENESIS: ChainHead = { hash: GENESIS_HASH, recordedAt: new Date(0) };
+
 const loadStream = async (sql: SqlExecutor, streamId: string): Promise<Loaded> => {
-  const { rows } = await sql.query<{ version: number; snapshot: unknown; snapshot_schema: number; hash: string | null }>(
-    `SELECT s.version, s.snapshot, s.snapshot_schema, e.hash
+  const { rows } = await sql.query<{ version: number; snapshot: unknown; snapshot_schema: number; hash: string | null; recorded_at: Date }>(
+    `SELECT s.version, s.snapshot, s.snapshot_schema, e.hash, e.recorded_at
      FROM streams s LEFT JOIN events e ON e.stream_id = s.stream_id AND e.stream_version = s.version
      WHERE s.stream_id = $1`,
     [streamId],
   );
   const row = rows[0];
-  if (row === undefined) return { state: initialState, version: 0, lastHash: GENESIS_HASH };
+  if (row === undefined) return { state: initialState, version: 0, head: GENESIS };
   if (row.hash === null) throw new Error(`stream ${streamId} is at version ${row.version} but has no such event`);
+  const head = { hash: row.hash, recordedAt: row.recorded_at };
   const snapshot = row.snapshot_schema === SNAPSHOT_SCHEMA ? LedgerStateCodec.decode(row.snapshot) : undefined;
-  if (snapshot !== undefined && E.isRight(snapshot)) return { state: snapshot.right, version: row.version, lastHash: row.hash };
+  if (snapshot !== undefined && E.isRight(snapshot)) return { state: snapshot.right, version: row.version, head };
   const events = await readStreamEvents(sql, streamId);
-  return { state: fold(events.map((e) => e.event)), version: events.length, lastHash: events[events.length - 1]?.hash ?? GENESIS_HASH };
+  return { state: fold(events.map((e) => e.event)), version: events.length, head };
 };
 
 const isUniqueViolation = (error: unknown): boolean =>
@@ -62,9 +70,12 @@ const isUniqueViolation = (error: unknown): boolean =>
 const append = async (
   client: pg.PoolClient,
   request: AppendRequest,
-  lastHash: string,
+  head: ChainHead,
 ): Promise<E.Either<StreamVersionConflict, RecordedEvent[]>> => {
-  const { streamId, expectedVersion, events, metadata, recordedAt, stateAfter } = request;
+  const { streamId, expectedVersion, events, metadata, stateAfter } = request;
+  // Times never go backwards within a stream (clocks of several servers may disagree slightly),
+  // so "the last event at or before T" is also the latest by stream version.
+  const recordedAt = request.recordedAt < head.recordedAt ? head.recordedAt : request.recordedAt;
   const conflict = E.left<StreamVersionConflict>({ type: 'StreamVersionConflict', streamId });
   const newVersion = expectedVersion + events.length;
   // A concurrent writer blocks here, then finds the version moved and gets zero rows,
@@ -84,7 +95,7 @@ const append = async (
   if (moved.rowCount !== 1) return conflict;
 
   // The version did not move since the load, so neither did the chain's last link.
-  let hash = lastHash;
+  let hash = head.hash;
   const rows = events.map((event, i) => {
     const stream_version = expectedVersion + i + 1;
     hash = chainHash(hash, { stream_id: streamId, stream_version, type: event.type, data: event.data, metadata, recorded_at: recordedAt });
@@ -123,17 +134,17 @@ export const pgEventStore = (pool: pg.Pool): EventStore => ({
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      const chainHeads = new Map<string, string>();
+      const chainHeads = new Map<string, ChainHead>();
       const tx: LedgerTransaction = {
         load: async (streamId) => {
-          const { state, version, lastHash } = await loadStream(client, streamId);
-          chainHeads.set(streamId, lastHash);
+          const { state, version, head } = await loadStream(client, streamId);
+          chainHeads.set(streamId, head);
           return { state, version };
         },
         append: (request) => {
-          const lastHash = chainHeads.get(request.streamId);
-          if (lastHash === undefined) throw new Error(`append to ${request.streamId} without loading it in this transaction`);
-          return append(client, request, lastHash);
+          const head = chainHeads.get(request.streamId);
+          if (head === undefined) throw new Error(`append to ${request.streamId} without loading it in this transaction`);
+          return append(client, request, head);
         },
       };
       const outcome = await work(tx);

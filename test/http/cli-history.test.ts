@@ -45,6 +45,23 @@ t.test('verify, replay and rollback from the command line, on PostgreSQL and S3'
     t.equal((await runCli(['verify'], env)).code, 0, 'intact again once restored');
   });
 
+  t.test('verify notices events cut off the end of a stream', async (t) => {
+    await client.put(terraformState(4));
+    const { rows } = await db.pool.query("SELECT * FROM events WHERE stream_id = 'infra' ORDER BY stream_version DESC LIMIT 1");
+    const last = rows[0];
+    await db.pool.query('ALTER TABLE events DISABLE TRIGGER events_refuse_change');
+    await db.pool.query('DELETE FROM events WHERE global_position = $1', [last.global_position]);
+    await db.pool.query('ALTER TABLE events ENABLE TRIGGER events_refuse_change');
+    const result = await runCli(['verify'], env);
+    t.equal(result.code, 1);
+    t.match(result.stdout, `ledger NOT intact: state infra is at version ${last.stream_version} but its events end at ${last.stream_version - 1}`);
+    await db.pool.query(
+      'INSERT INTO events (stream_id, stream_version, type, data, metadata, recorded_at, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [last.stream_id, last.stream_version, last.type, last.data, last.metadata, last.recorded_at, last.hash],
+    );
+    t.equal((await runCli(['verify'], env)).code, 0, 'intact once the event is back');
+  });
+
   t.test('verify names a corrupt blob', async (t) => {
     const { rows } = await db.pool.query("SELECT data->>'blob_key' AS key FROM events WHERE stream_version = 1 AND stream_id = 'infra'");
     const key = rows[0].key as string;
@@ -66,9 +83,9 @@ t.test('verify, replay and rollback from the command line, on PostgreSQL and S3'
     t.match(drifted.stdout, 'state_heads: 1 rows only live, 1 only rebuilt');
     const replayed = await runCli(['replay'], env);
     t.equal(replayed.code, 0, replayed.stderr);
-    t.match(replayed.stdout, /replayed 3 events in [\d.]+ s \(\d+ events\/s\)/);
+    t.match(replayed.stdout, /replayed 4 events in [\d.]+ s \(\d+ events\/s\)/);
     t.equal((await runCli(['replay', '--verify'], env)).code, 0);
-    t.same((await client.get()).body, terraformState(3), 'the server kept serving');
+    t.same((await client.get()).body, terraformState(4), 'the server kept serving');
   });
 
   t.test('replay --until keeps a rebuild as of that time', async (t) => {
@@ -85,8 +102,8 @@ t.test('verify, replay and rollback from the command line, on PostgreSQL and S3'
   t.test('rollback from a terminal', async (t) => {
     const result = await runCli(['rollback', 'infra', '1', '--reason', 'bad apply'], env);
     t.equal(result.code, 0, result.stderr);
-    t.match(result.stdout, 'restored version 1 of infra as version 4 (serial 4)');
-    t.equal(JSON.parse((await client.get()).body.toString()).serial, 4);
+    t.match(result.stdout, 'restored version 1 of infra as version 5 (serial 5)');
+    t.equal(JSON.parse((await client.get()).body.toString()).serial, 5);
     const { rows } = await db.pool.query("SELECT metadata->>'actor' AS actor, data->>'reason' AS reason FROM events WHERE type = 'StateRolledBack'");
     t.match(rows, [{ actor: /^cli:/, reason: 'bad apply' }]);
     const missing = await runCli(['rollback', 'infra', '42', '--reason', 'x'], env);

@@ -53,6 +53,7 @@ interface Version {
 
 interface ModelState {
   lock: string | null;
+  released: string | null;
   head: number | null;
   lastSerial: number;
   versions: Version[];
@@ -67,7 +68,7 @@ const writeStatus = (s: ModelState, lockId: string | null): number | undefined =
 
 /** Applies one operation to the model; returns the status the server must answer. */
 const step = (model: Map<string, ModelState>, op: Op): number => {
-  const s = model.get(op.name) ?? { lock: null, head: null, lastSerial: 0, versions: [] };
+  const s = model.get(op.name) ?? { lock: null, released: null, head: null, lastSerial: 0, versions: [] };
   model.set(op.name, s);
   switch (op.op) {
     case 'lock':
@@ -75,7 +76,8 @@ const step = (model: Map<string, ModelState>, op: Op): number => {
       s.lock = op.id;
       return 200;
     case 'unlock':
-      if (s.lock !== null && op.id !== null && s.lock !== op.id) return 409;
+      if (s.lock !== null && op.id !== null && s.lock !== op.id) return op.id === s.released ? 200 : 409;
+      if (s.lock !== null) s.released = s.lock;
       s.lock = null;
       return 200;
     case 'push': {

@@ -170,6 +170,26 @@ t.test('history', async (t) => {
     t.same([...seen].sort((a, b) => a - b), rows.map((r) => r.global_position), 'every event exactly once');
     t.equal((await server.request('/events?after=999999')).status, 404);
   });
+
+  t.test('a cursor the feed has not reached yet is refused until it is final', async (t) => {
+    const blocker = await server.db.pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pg_current_xact_id()'); // an older transaction, still running
+      await defaultClient(server.baseUrl, 'late').put(terraformState(1));
+      const events = await json(await server.request('/states/late/events'));
+      const position = (events.events as Array<{ position: number }>)[0]?.position;
+      const early = await server.request(`/events?after=${position}`);
+      t.equal(early.status, 409);
+      t.match(await early.json(), { error: 'cursor_not_final' });
+      const feed = await json(await server.request('/events?after=0&limit=1000'));
+      t.notOk((feed.events as Array<{ position: number }>).some((e) => e.position === position), 'the feed holds it back too');
+      await blocker.query('COMMIT');
+      t.equal((await server.request(`/events?after=${position}`)).status, 200);
+    } finally {
+      blocker.release();
+    }
+  });
 });
 
 t.test('point in time', async (t) => {

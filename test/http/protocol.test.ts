@@ -197,6 +197,26 @@ t.test('protocol', async (t) => {
     t.equal((await server.request(`/states/${name}/lock`)).status, 404);
   });
 
+  t.test('text PostgreSQL cannot store (NUL, unpaired surrogates) is refused with 400, not a retried 5xx', async (t) => {
+    const name = fresh();
+    for (const body of ['{"ID":"a\\u0000b"}', '{"ID":"x","Who":"\\ud800"}']) {
+      const reply = await server.request(`/states/${name}/lock`, { method: 'POST', body });
+      t.equal(reply.status, 400, body);
+    }
+    const state = '{"version":4,"serial":1,"lineage":"a\\u0000","terraform_version":"1.9.8"}';
+    const pushed = await server.request(`/states/${name}`, { method: 'POST', body: state });
+    t.equal(pushed.status, 400);
+    t.match(await pushed.json(), { error: 'invalid_state', message: /NUL/ });
+  });
+
+  t.test('version numbers beyond PostgreSQL integers are 400', async (t) => {
+    const name = fresh();
+    await server.request(`/states/${name}`, { method: 'POST', body: stateDocument(1).toString() });
+    for (const path of [`/states/${name}/versions/3000000000`, `/states/${name}/versions?before=3000000000`, `/states/${name}/diff?to=3000000000`]) {
+      t.equal((await server.request(path)).status, 400, path);
+    }
+  });
+
   t.test('bad names are 400', async (t) => {
     for (const name of ['-leading-dash', '.hidden', 'a'.repeat(129), 'sp%20ace', 'semi%3Bcolon']) {
       const reply = await server.request(`/states/${name}`);

@@ -17,7 +17,7 @@ t.test('appends, loads and snapshots a stream', async (t) => {
   t.ok(E.isRight(await run('s', { type: 'LockState', lock: { ID: 'L' } }, metadata())()));
   const loaded = await store.load('s');
   t.equal(loaded.version, 2);
-  t.same(loaded.state, { lock: { ID: 'L' }, lastVersion: 1, lastSerial: 1, head: { version: 1, serial: 1, lineage: 'lineage-1' } });
+  t.same(loaded.state, { lock: { ID: 'L' }, released: null, lastVersion: 1, lastSerial: 1, head: { version: 1, serial: 1, lineage: 'lineage-1' } });
 
   // A snapshot from another code shape is ignored: the stream is folded from its events instead.
   await pool.query("UPDATE streams SET snapshot_schema = 0, snapshot = '{}' WHERE stream_id = 's'");

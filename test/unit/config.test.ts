@@ -33,6 +33,9 @@ t.test('S3 and users are decoded', async (t) => {
 t.test('a bad value names the variable and what it expects', async (t) => {
   t.same(loadConfig({ PORT: 'eighty' }), E.left(['PORT must be an integer from 0 to 65535, got "eighty"']));
   t.match(loadConfig({ AUTH_USERS: 'nopassword' }), E.left([/^AUTH_USERS must be a comma-separated list/]));
+  const secret = loadConfig({ AUTH_USERS: 'admin:s3cret,bob', DATABASE_URL: 'mysql://u:hunter2@x' });
+  t.ok(E.isLeft(secret));
+  t.notMatch(JSON.stringify(secret), /s3cret|hunter2/, 'secrets are not echoed');
   t.match(loadConfig({ S3_USE_SSL: 'maybe' }), E.left([/^S3_USE_SSL must be true or false/]));
   t.match(loadConfig({ DATABASE_URL: 'mysql://x' }), E.left([/^DATABASE_URL must be a postgres/]));
   t.same(loadConfig({ S3_ENDPOINT: 'minio' }), E.left(['S3_ACCESS_KEY must be set when S3_ENDPOINT is set', 'S3_SECRET_KEY must be set when S3_ENDPOINT is set']));

@@ -44,6 +44,14 @@ t.test('unlock', async (t) => {
   given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: 'lock-b' }).thenFails({ type: 'LockMismatch', holder: lockA });
   given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: null }).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
   given(t, []).when({ type: 'UnlockState', lockId: null }).then([]);
+  // An unlock retried after its first attempt succeeded and someone else locked meanwhile:
+  // 200, and the new holder keeps the lock.
+  given(t, [locked(lockA), { type: 'StateUnlocked', data: { lock_id: 'lock-a' } }, locked(lockB)])
+    .when({ type: 'UnlockState', lockId: 'lock-a' })
+    .then([]);
+  given(t, [locked(lockA), { type: 'StateUnlocked', data: { lock_id: 'lock-a' } }, locked(lockB)])
+    .when({ type: 'UnlockState', lockId: 'lock-c' })
+    .thenFails({ type: 'LockMismatch', holder: lockB });
 });
 
 t.test('push', async (t) => {

@@ -7,9 +7,22 @@ import type { BlobStore } from './blob-store.js';
 const isCode = (error: unknown, code: string): boolean =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
 
-/** Blobs as files under one folder: the zero-setup mode. Writes are atomic (link or rename). */
+/** Flushes a file or folder to disk: an acknowledged push must survive a power cut. */
+const sync = async (target: string): Promise<void> => {
+  const handle = await fs.open(target, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+};
+
+/**
+ * Blobs as files under one folder: the zero-setup mode. Writes are atomic (link or rename) and
+ * durable (fsynced); the folder is private, since state bodies hold secrets.
+ */
 export const fsBlobStore = async (root: string): Promise<BlobStore> => {
-  await fs.mkdir(root, { recursive: true });
+  await fs.mkdir(root, { recursive: true, mode: 0o700 });
   const pathOf = (key: string): string => path.join(root, ...key.split('/'));
 
   const exists = async (key: string): Promise<boolean> =>
@@ -20,8 +33,9 @@ export const fsBlobStore = async (root: string): Promise<BlobStore> => {
 
   const put = async (key: string, filePath: string): Promise<void> => {
     const target = pathOf(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     try {
+      await sync(filePath);
       await fs.link(filePath, target);
     } catch (error) {
       if (isCode(error, 'EEXIST')) return;
@@ -29,8 +43,10 @@ export const fsBlobStore = async (root: string): Promise<BlobStore> => {
       // Another file system: copy beside the target, then rename, so readers never see half a blob.
       const partial = `${target}.${randomUUID()}.partial`;
       await fs.copyFile(filePath, partial);
+      await sync(partial);
       await fs.rename(partial, target);
     }
+    await sync(path.dirname(target));
   };
 
   const get = async (key: string) => {
