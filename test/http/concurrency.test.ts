@@ -1,6 +1,11 @@
 import t from 'tap';
 import { defaultClient, newLockInfo, seedStyleClient, stateDocument } from '../support/go-client.js';
-import { startServer } from '../support/server.js';
+import { createApp } from '../../src/http/app.js';
+import { createLogger } from '../../src/logger.js';
+import { pgEventStore } from '../../src/storage/pg-event-store.js';
+import { openPool } from '../../src/storage/postgres.js';
+import { listen, PASSWORD, startServer, USER } from '../support/server.js';
+import { tempDir } from '../support/services.js';
 
 t.test('50 concurrent lockers with distinct IDs: exactly one wins, every loser sees its ID', async (t) => {
   const server = await startServer(t);
@@ -35,4 +40,32 @@ t.test('concurrent unlocked pushes each get their own version or a clean 409', a
   for (const reply of replies) t.ok(reply.status === 200 || reply.status === 409, `status ${reply.status}`);
   const versions = accepted.map((r) => (JSON.parse(r.body.toString()) as { version: number }).version).sort((a, b) => a - b);
   t.same(versions, Array.from({ length: accepted.length }, (_, i) => i + 1), 'distinct, gapless versions');
+});
+
+t.test('two server processes on one PostgreSQL and one bucket: still exactly one lock holder', async (t) => {
+  const first = await startServer(t);
+  // A second server with its own connection pool and blob client on the same database and bucket.
+  const secondPool = openPool(first.db.url);
+  t.teardown(() => secondPool.end());
+  const secondUrl = await listen(
+    t,
+    createApp({
+      store: pgEventStore(secondPool),
+      db: secondPool,
+      blobs: first.blobs,
+      users: new Map([[USER, PASSWORD]]),
+      limits: { maxBytes: 1 << 20, tmpDir: await tempDir(t) },
+      logger: createLogger('silent'),
+    }),
+  );
+  const servers = [first.baseUrl, secondUrl];
+  const infos = Array.from({ length: 40 }, () => newLockInfo());
+  const outcomes = await Promise.all(infos.map((info, i) => seedStyleClient(servers[i % 2] ?? '', 'shared').lock(info)));
+  const winners = infos.filter((_, i) => outcomes[i]?.locked === true);
+  t.equal(winners.length, 1);
+  for (const outcome of outcomes) if (!outcome.locked) t.equal(outcome.holderId, winners[0]?.ID);
+  const holder = seedStyleClient(servers[1] ?? '', 'shared');
+  await holder.lock(winners[0] ?? newLockInfo());
+  t.equal((await holder.put(stateDocument(1))).status, 200, 'the holder writes through the other server');
+  t.same((await seedStyleClient(servers[0] ?? '', 'shared').get()).body, stateDocument(1));
 });
