@@ -1,5 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
-import type pg from 'pg';
+import pg from 'pg';
 import type {
   AppendRequest,
   EventStore,
@@ -43,13 +43,27 @@ interface Loaded extends LoadedStream {
 
 const GENESIS: ChainHead = { hash: GENESIS_HASH, recordedAt: new Date(0) };
 
-const loadStream = async (sql: SqlExecutor, streamId: string): Promise<Loaded> => {
-  const { rows } = await sql.query<{ version: number; snapshot: unknown; snapshot_schema: number; hash: string | null; recorded_at: Date }>(
-    `SELECT s.version, s.snapshot, s.snapshot_schema, e.hash, e.recorded_at
-     FROM streams s LEFT JOIN events e ON e.stream_id = s.stream_id AND e.stream_version = s.version
-     WHERE s.stream_id = $1`,
-    [streamId],
-  );
+interface StreamRow {
+  version: number;
+  snapshot: unknown;
+  snapshot_schema: number;
+  hash: string | null;
+  recorded_at: Date;
+}
+
+const streamQuery = (streamId: string) =>
+  `SELECT s.version, s.snapshot, s.snapshot_schema, e.hash, e.recorded_at
+   FROM streams s LEFT JOIN events e ON e.stream_id = s.stream_id AND e.stream_version = s.version
+   WHERE s.stream_id = ${pg.escapeLiteral(streamId)}`;
+
+/**
+ * The stream's snapshot and chain head. Inside a unit of work the first load also opens the
+ * transaction, in the same round trip (a simple query of two statements).
+ */
+const loadStream = async (sql: SqlExecutor, streamId: string, begin = false): Promise<Loaded> => {
+  const rows = begin
+    ? ((await sql.query(`BEGIN; ${streamQuery(streamId)}`)) as unknown as Array<{ rows: StreamRow[] }>)[1]?.rows ?? []
+    : (await sql.query<StreamRow & Record<string, unknown>>(streamQuery(streamId))).rows;
   const row = rows[0];
   if (row === undefined) return { state: initialState, version: 0, head: GENESIS };
   if (row.hash === null) throw new Error(`stream ${streamId} is at version ${row.version} but has no such event`);
@@ -132,12 +146,14 @@ export const pgEventStore = (pool: pg.Pool): EventStore => ({
   transaction: async (work) => {
     const client = await pool.connect();
     let broken: Error | undefined;
+    let begun = false;
     try {
-      await client.query('BEGIN');
       const chainHeads = new Map<string, ChainHead>();
       const tx: LedgerTransaction = {
         load: async (streamId) => {
-          const { state, version, head } = await loadStream(client, streamId);
+          const opens = !begun;
+          begun = true; // set first: if the load fails, the transaction it opened must still be rolled back
+          const { state, version, head } = await loadStream(client, streamId, opens);
           chainHeads.set(streamId, head);
           return { state, version };
         },
@@ -148,11 +164,11 @@ export const pgEventStore = (pool: pg.Pool): EventStore => ({
         },
       };
       const outcome = await work(tx);
-      await client.query(E.isRight(outcome) ? 'COMMIT' : 'ROLLBACK');
+      if (begun) await client.query(E.isRight(outcome) ? 'COMMIT' : 'ROLLBACK');
       return outcome;
     } catch (error) {
       // A connection that cannot even roll back is dropped from the pool rather than reused.
-      await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+      if (begun) await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
       throw error;
     } finally {
       client.release(broken);
