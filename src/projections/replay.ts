@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { evolve, initialState, type LedgerState } from '../commands/state.js';
 import { decodeEventRow, eventColumns, type EventRow } from '../storage/event-rows.js';
+import { SNAPSHOT_SCHEMA } from '../storage/pg-event-store.js';
 import { readModelTables, type TableName } from './read-model.js';
 import { ReadModelRebuild } from './rebuild.js';
 
 const BATCH = 5000;
 
-/** swap: rebuild and replace the live read models; verify: rebuild and compare; until: rebuild as of a time, for inspection. */
+/** swap: rebuild and replace the live read models (and rewrite the streams' decider snapshots); verify: rebuild and compare; until: rebuild as of a time, for inspection. */
 export type ReplayMode = { readonly kind: 'swap' } | { readonly kind: 'verify' } | { readonly kind: 'until'; readonly until: Date };
 
 export interface ReplayProgress {
@@ -44,6 +46,7 @@ interface Cursor {
 const readInto = async (
   client: pg.PoolClient,
   rebuild: ReadModelRebuild,
+  snapshots: Map<string, LedgerState>,
   cursor: Cursor,
   options: { committedOnly: boolean; until: Date | null },
   onBatch: (count: number) => void,
@@ -59,7 +62,9 @@ const readInto = async (
     );
     const last = rows[rows.length - 1];
     if (last === undefined) return;
-    rebuild.apply(rows.map(decodeEventRow));
+    const events = rows.map(decodeEventRow);
+    rebuild.apply(events);
+    for (const e of events) snapshots.set(e.streamId, evolve(snapshots.get(e.streamId) ?? initialState, e.event));
     await rebuild.flush(client);
     cursor.tx = last.tx;
     cursor.position = last.global_position;
@@ -91,6 +96,20 @@ const compare = async (client: pg.PoolClient, schema: string): Promise<TableDiff
   return differences;
 };
 
+const SNAPSHOT_CHUNK = 5000;
+
+/** The decider snapshots are derived from the events too: a swap rewrites them from the same fold. */
+const rewriteSnapshots = async (client: pg.PoolClient, snapshots: Map<string, LedgerState>): Promise<void> => {
+  const entries = [...snapshots];
+  for (let i = 0; i < entries.length; i += SNAPSHOT_CHUNK) {
+    await client.query(
+      `UPDATE public.streams s SET snapshot = r.value, snapshot_schema = $2
+       FROM jsonb_each($1::jsonb) AS r(key, value) WHERE s.stream_id = r.key`,
+      [JSON.stringify(Object.fromEntries(entries.slice(i, i + SNAPSHOT_CHUNK))), SNAPSHOT_SCHEMA],
+    );
+  }
+};
+
 /**
  * Rebuilds every read model from the events into a schema of its own, while the server keeps
  * serving from the live tables. A swap stops writers only for its last step (a SHARE lock on
@@ -113,11 +132,12 @@ export const replay = async (
     await client.query(`SET search_path TO ${schema}, public`);
 
     const rebuild = new ReadModelRebuild();
+    const snapshots = new Map<string, LedgerState>();
     const cursor: Cursor = { tx: '0', position: 0 };
     let done = 0;
     const progress = (count: number) => onProgress({ events: (done += count), total: Math.max(total, done) });
     const until = mode.kind === 'until' ? mode.until : null;
-    await readInto(client, rebuild, cursor, { committedOnly: true, until }, progress);
+    await readInto(client, rebuild, snapshots, cursor, { committedOnly: true, until }, progress);
 
     if (mode.kind === 'until') {
       await rebuild.finish(client);
@@ -129,7 +149,7 @@ export const replay = async (
       // Events and read models commit together, so one snapshot sees them consistently:
       // comparing inside it needs no lock, and writers carry on.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
-      await readInto(client, rebuild, cursor, { committedOnly: false, until: null }, progress);
+      await readInto(client, rebuild, snapshots, cursor, { committedOnly: false, until: null }, progress);
       await rebuild.finish(client);
       const differences = await compare(client, schema);
       await client.query('ROLLBACK');
@@ -137,12 +157,13 @@ export const replay = async (
     }
     await client.query('BEGIN');
     await client.query('LOCK TABLE public.streams IN SHARE MODE');
-    await readInto(client, rebuild, cursor, { committedOnly: false, until: null }, progress);
+    await readInto(client, rebuild, snapshots, cursor, { committedOnly: false, until: null }, progress);
     await rebuild.finish(client);
     for (const table of tables) {
       await client.query(`DROP TABLE public.${table}`);
       await client.query(`ALTER TABLE ${schema}.${table} SET SCHEMA public`);
     }
+    await rewriteSnapshots(client, snapshots);
     await client.query('COMMIT');
     return { events: done, schema, differences: [] };
   } catch (error) {

@@ -58,8 +58,10 @@ t.test('replay repairs a read model that drifted', async (t) => {
   await run('net', { type: 'PushState', lockId: null, body: storedBody(1) }, metadata())();
   await run('net', { type: 'LockState', lock: { ID: 'L1' } }, metadata())();
   const live = await snapshotTables(pool);
+  const snapshot = (await pool.query("SELECT snapshot FROM streams WHERE stream_id = 'net'")).rows[0].snapshot;
   await pool.query('DELETE FROM state_locks');
   await pool.query("UPDATE state_heads SET size = 0, updated_by = 'nobody'");
+  await pool.query("UPDATE streams SET snapshot = jsonb_set(snapshot, '{lock}', 'null') WHERE stream_id = 'net'");
   const verified = await replay(pool, { kind: 'verify' });
   t.same(
     verified.differences.map((d) => [d.table, d.onlyLive, d.onlyRebuilt]),
@@ -71,6 +73,7 @@ t.test('replay repairs a read model that drifted', async (t) => {
   );
   await replay(pool, { kind: 'swap' });
   t.same(await snapshotTables(pool), live);
+  t.same((await pool.query("SELECT snapshot FROM streams WHERE stream_id = 'net'")).rows[0].snapshot, snapshot, 'the decider snapshot is repaired too');
   t.same((await replay(pool, { kind: 'verify' })).differences, []);
 });
 
