@@ -4,6 +4,7 @@ import { ingestState, type BodyError, type Declared } from '../bodies/ingest.js'
 import type { CommandMetadata } from '../commands/commands.js';
 import type { CommandError } from '../commands/errors.js';
 import { handleCommand, precheckWrite } from '../commands/handler.js';
+import type { RecordedEvent } from '../events/events.js';
 import type { LedgerDeps } from './deps.js';
 import { withStoredBody, writtenVersion } from './store-body.js';
 
@@ -24,7 +25,7 @@ export const pushState =
     if (E.isLeft(ingested)) return ingested;
     const { sha256, size } = ingested.right;
     return withStoredBody(deps.blobs, ingested.right, async (stored) =>
-      E.map((events: Parameters<typeof writtenVersion>[0]) => ({ version: writtenVersion(events), sha256, size }))(
+      E.map((events: RecordedEvent[]) => ({ version: writtenVersion(events), sha256, size }))(
         // The version exists from now on, not from when its upload began.
         await handleCommand(deps.store)(name, { type: 'PushState', lockId, body: stored }, { ...metadata, now: new Date() })(),
       ),

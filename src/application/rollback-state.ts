@@ -6,6 +6,7 @@ import { checkWriteLock, rollbackSerial } from '../commands/decide.js';
 import type { CommandError } from '../commands/errors.js';
 import { handleCommand } from '../commands/handler.js';
 import { findVersion, type VersionEntry } from '../projections/queries.js';
+import type { RecordedEvent } from '../events/events.js';
 import type { LedgerDeps } from './deps.js';
 import { withStoredBody, writtenVersion } from './store-body.js';
 
@@ -58,7 +59,7 @@ export const rollbackState =
       }
       const serial = rollbackSerial(state, target);
       const run = async (body: StoredBody) =>
-        E.map((events: Parameters<typeof writtenVersion>[0]) => ({ version: writtenVersion(events), restored: target.version, serial }))(
+        E.map((events: RecordedEvent[]) => ({ version: writtenVersion(events), restored: target.version, serial }))(
           await handleCommand(deps.store)(name, { type: 'RollbackState', lockId: request.lockId, target, body, reason: request.reason, force: request.force }, { ...metadata, now: new Date() })(),
         );
       if (serial === entry.serial) return run(storedBodyOf(entry));

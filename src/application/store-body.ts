@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import type { IngestedState } from '../bodies/ingest.js';
 import type { StoredBody } from '../commands/commands.js';
+import type { RecordedEvent } from '../events/events.js';
 import { blobKeyFor, type BlobStore } from '../storage/blobs/blob-store.js';
 
 /**
@@ -29,7 +30,7 @@ export const withStoredBody = async <A>(blobs: BlobStore, ingested: IngestedStat
 };
 
 /** The version number an accepted write created. */
-export const writtenVersion = (events: readonly { event: { type: string; data: unknown } }[]): number | null => {
-  const data = events[0]?.event.data as { version?: unknown } | undefined;
-  return typeof data?.version === 'number' ? data.version : null;
+export const writtenVersion = (events: readonly RecordedEvent[]): number | null => {
+  const event = events[0]?.event;
+  return event?.type === 'StatePushed' || event?.type === 'StateRolledBack' ? event.data.version : null;
 };
