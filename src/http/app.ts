@@ -22,6 +22,11 @@ const lastResort =
   (logger: Logger): ErrorRequestHandler =>
   (error: { status?: number; type?: string; message?: string }, req, res, _next) => {
     if (res.headersSent) return void res.destroy();
+    // The client went away mid-request (e.g. an aborted upload): nobody to answer, nothing failed here.
+    if (req.socket.destroyed) {
+      logger.info({ method: req.method, url: req.originalUrl, requestId: res.locals.requestId }, 'client went away');
+      return;
+    }
     if (error.status === 413) return sendError(res, { type: 'TooLarge', limit: 64 * 1024 });
     if (typeof error.status === 'number' && error.status >= 400 && error.status < 500) {
       return sendError(res, badRequest(error.type ?? 'bad_request', error.message ?? 'bad request'));
