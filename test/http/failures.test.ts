@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import * as Minio from 'minio';
 import pg from 'pg';
@@ -68,4 +69,41 @@ t.test('/healthz is 503 naming what does not answer', async (t) => {
 t.test('/healthz is 200 when both answer', async (t) => {
   const server = await startServer(t);
   t.same(await (await fetch(`${server.baseUrl}/healthz`)).json(), { status: 'ok', postgres: 'ok', blobs: 'ok' });
+});
+
+t.test('a client that goes away mid-upload leaves no version and no temporary file', async (t) => {
+  const db = await freshDatabase(t);
+  const dir = await tempDir(t);
+  const baseUrl = await listen(
+    t,
+    createApp({
+      store: pgEventStore(db.pool),
+      db: db.pool,
+      blobs: await fsBlobStore(path.join(dir, 'blobs')),
+      users: new Map([['u', 'p']]),
+      limits: { maxBytes: 1 << 30, tmpDir: path.join(dir, 'tmp') },
+      logger: createLogger('silent'),
+    }),
+  );
+  await fs.mkdir(path.join(dir, 'tmp'));
+  const { port } = new URL(baseUrl);
+  await new Promise<void>((resolve) => {
+    const request = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/states/aborted',
+      headers: { authorization: `Basic ${Buffer.from('u:p').toString('base64')}`, 'content-length': String(10 * 1024 * 1024) },
+    });
+    request.on('error', () => resolve());
+    request.write(stateDocument(1).subarray(0, 40));
+    setTimeout(() => {
+      request.destroy();
+      resolve();
+    }, 200);
+  });
+  for (let i = 0; i < 50 && (await fs.readdir(path.join(dir, 'tmp'))).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  t.same(await fs.readdir(path.join(dir, 'tmp')), [], 'the partial body was removed');
+  const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM events');
+  t.equal(rows[0].n, 0, 'no version');
 });
