@@ -2,12 +2,14 @@ import express, { type ErrorRequestHandler } from 'express';
 import type { Users } from '../config.js';
 import type { LedgerDeps } from '../application/deps.js';
 import type { Logger } from '../logger.js';
-import { apiRoutes } from './api-routes.js';
+import { auditRoutes } from './audit-routes.js';
+import { historyRoutes } from './history-routes.js';
 import { basicAuth } from './auth.js';
 import { badRequest, sendError } from './errors.js';
 import { healthRoute } from './health.js';
 import { protocolRoutes } from './protocol-routes.js';
 import { requestId } from './request-context.js';
+import { stateRoutes } from './state-routes.js';
 
 export interface AppDeps extends LedgerDeps {
   readonly users: Users;
@@ -42,7 +44,9 @@ export const createApp = (deps: AppDeps): express.Express => {
   app.use(requestId);
   app.use(healthRoute(deps));
   app.use(basicAuth(deps.users));
-  app.use(apiRoutes(deps));
+  app.use(stateRoutes(deps));
+  app.use(historyRoutes(deps));
+  app.use(auditRoutes(deps));
   app.use(protocolRoutes(deps));
   app.use((req, res) => sendError(res, { type: 'NotFound', message: `no route for ${req.method} ${req.path}` }));
   app.use(lastResort(deps.logger));

@@ -2,42 +2,27 @@ import express from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import type { LedgerDeps } from '../application/deps.js';
 import { rollbackState } from '../application/rollback-state.js';
-import { lockIdOf, type RecordedEvent } from '../events/events.js';
 import { diffStates, formatDiff } from '../history/state-diff.js';
-import { globalFeed, streamEvents } from '../projections/events-feed.js';
-import {
-  currentBody,
-  findVersion,
-  heldLock,
-  listStates,
-  listVersions,
-  lockAt,
-  stateKnown,
-  type VersionEntry,
-} from '../projections/queries.js';
+import { currentBody, findVersion, listVersions, stateKnown, type VersionEntry } from '../projections/queries.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
 import {
-  decodeAtQuery,
   decodeDiffQuery,
-  decodeEventsQuery,
+  decodeRequest,
   decodeRollbackBody,
   decodeStateParams,
   decodeVersionParams,
   decodeVersionsQuery,
   decodeWriteQuery,
-  decodeRequest,
   noQuery,
 } from './codecs.js';
 import { notFound, sendError } from './errors.js';
+import { pageSize } from './paging.js';
 import { commandMetadata } from './request-context.js';
 import { sendBody } from './send-body.js';
 import { sendTable, wantsTable } from './text-table.js';
 
-const DEFAULT_PAGE = 50;
 /** A diff parses both versions whole: bounded so one request cannot exhaust the server's memory. */
 const DIFF_MAX_BYTES = 64 * 1024 * 1024;
-const MAX_PAGE = 1000;
-const pageSize = (limit: number | undefined) => Math.min(limit ?? DEFAULT_PAGE, MAX_PAGE);
 
 const versionJson = (v: VersionEntry) => ({
   version: v.version,
@@ -58,35 +43,6 @@ const versionJson = (v: VersionEntry) => ({
   lock_id: v.lock_id,
 });
 
-const eventJson = (e: RecordedEvent) => ({
-  position: e.position,
-  state: e.streamId,
-  stream_version: e.streamVersion,
-  type: e.event.type,
-  recorded_at: e.recordedAt,
-  actor: e.metadata.actor,
-  remote_address: e.metadata.remote_address,
-  user_agent: e.metadata.user_agent,
-  request_id: e.metadata.request_id,
-  lock_id: lockIdOf(e.event),
-  hash: e.hash,
-  data: e.event.data,
-});
-
-const eventColumns = ['position', 'state', 'version', 'type', 'time', 'actor', 'address', 'user agent', 'request id', 'lock id'];
-const eventCells = (e: RecordedEvent) => [
-  e.position,
-  e.streamId,
-  e.streamVersion,
-  e.event.type,
-  e.recordedAt,
-  e.metadata.actor,
-  e.metadata.remote_address,
-  e.metadata.user_agent,
-  e.metadata.request_id,
-  lockIdOf(e.event),
-];
-
 const readJson = async (blobs: BlobStore, entry: VersionEntry): Promise<unknown> => {
   const stream = await blobs.get(entry.blob_key);
   if (stream === null) throw new Error(`blob ${entry.blob_key} of version ${entry.version} is missing from the blob store`);
@@ -95,26 +51,11 @@ const readJson = async (blobs: BlobStore, entry: VersionEntry): Promise<unknown>
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
 };
 
-/** Our own JSON API over the ledger: listing, history, diff, rollback, audit trail, point in time. */
-export const apiRoutes = (deps: LedgerDeps): express.Router => {
+/** Versions, their bytes, diffs between them, and rollback to one of them. */
+export const historyRoutes = (deps: LedgerDeps): express.Router => {
   const { db, blobs } = deps;
   const rollback = rollbackState(deps);
   const router = express.Router();
-
-  router.get('/states', async (_req, res) => {
-    res.json({ states: await listStates(db) });
-  });
-
-  router.get('/states/:name/lock', async (req, res) => {
-    const input = decodeRequest(req, decodeStateParams, decodeAtQuery);
-    if (E.isLeft(input)) return sendError(res, input.left);
-    const { params, query } = input.right;
-    const { name } = params;
-    const { at } = query;
-    const lock = at === undefined ? await heldLock(db, name) : await lockAt(db, name, at);
-    if (lock === undefined) return sendError(res, notFound(`state ${name} is not locked${at === undefined ? '' : ` at ${at.toISOString()}`}`));
-    res.json({ ...lock.info, acquired_at: lock.acquired_at, acquired_by: lock.acquired_by });
-  });
 
   router.get('/states/:name/versions', async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeVersionsQuery);
@@ -189,37 +130,6 @@ export const apiRoutes = (deps: LedgerDeps): express.Router => {
     const outcome = await rollback(params.name, { version, reason, force: force ?? false, lockId: query.ID ?? null }, commandMetadata(req, res));
     if (E.isLeft(outcome)) return sendError(res, outcome.left);
     res.json({ version: outcome.right.version, restored_from: outcome.right.restored, serial: outcome.right.serial });
-  });
-
-  router.get('/states/:name/events', async (req, res) => {
-    const input = decodeRequest(req, decodeStateParams, decodeEventsQuery);
-    if (E.isLeft(input)) return sendError(res, input.left);
-    const { params, query } = input.right;
-    const { name } = params;
-    const limit = pageSize(query.limit);
-    const events = await streamEvents(db, name, { after: query.after ?? 0, limit });
-    if (events.length === 0 && !(await stateKnown(db, name))) return sendError(res, notFound(`state ${name} does not exist`));
-    if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
-    const last = events[events.length - 1];
-    res.json({ name, events: events.map(eventJson), next: events.length === limit && last !== undefined ? last.streamVersion : null });
-  });
-
-  router.get('/events', async (req, res) => {
-    const decoded = decodeEventsQuery(req.query);
-    if (E.isLeft(decoded)) return sendError(res, decoded.left);
-    const query = decoded.right;
-    const after = query.after ?? 0;
-    const events = await globalFeed(db, { after, limit: pageSize(query.limit) });
-    if (events === 'unknown cursor') return sendError(res, notFound(`there is no event at position ${after}`));
-    if (events === 'cursor not final') {
-      return sendError(res, {
-        type: 'Conflict',
-        code: 'cursor_not_final',
-        message: `the feed has not reached position ${after} yet (an older transaction is still running); retry shortly, or follow the feed's own next`,
-      });
-    }
-    if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
-    res.json({ events: events.map(eventJson), next: events[events.length - 1]?.position ?? after });
   });
 
   return router;

@@ -1,0 +1,77 @@
+import express from 'express';
+import * as E from 'fp-ts/lib/Either.js';
+import type { LedgerDeps } from '../application/deps.js';
+import { lockIdOf, type RecordedEvent } from '../events/events.js';
+import { globalFeed, streamEvents } from '../projections/events-feed.js';
+import { stateKnown } from '../projections/queries.js';
+import { decodeEventsQuery, decodeRequest, decodeStateParams } from './codecs.js';
+import { notFound, sendError } from './errors.js';
+import { pageSize } from './paging.js';
+import { sendTable, wantsTable } from './text-table.js';
+
+const eventJson = (e: RecordedEvent) => ({
+  position: e.position,
+  state: e.streamId,
+  stream_version: e.streamVersion,
+  type: e.event.type,
+  recorded_at: e.recordedAt,
+  actor: e.metadata.actor,
+  remote_address: e.metadata.remote_address,
+  user_agent: e.metadata.user_agent,
+  request_id: e.metadata.request_id,
+  lock_id: lockIdOf(e.event),
+  hash: e.hash,
+  data: e.event.data,
+});
+
+const eventColumns = ['position', 'state', 'version', 'type', 'time', 'actor', 'address', 'user agent', 'request id', 'lock id'];
+const eventCells = (e: RecordedEvent) => [
+  e.position,
+  e.streamId,
+  e.streamVersion,
+  e.event.type,
+  e.recordedAt,
+  e.metadata.actor,
+  e.metadata.remote_address,
+  e.metadata.user_agent,
+  e.metadata.request_id,
+  lockIdOf(e.event),
+];
+
+/** The audit trail: every event of a state, and the global feed in commit order. */
+export const auditRoutes = ({ db }: LedgerDeps): express.Router => {
+  const router = express.Router();
+
+  router.get('/states/:name/events', async (req, res) => {
+    const input = decodeRequest(req, decodeStateParams, decodeEventsQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { params, query } = input.right;
+    const { name } = params;
+    const limit = pageSize(query.limit);
+    const events = await streamEvents(db, name, { after: query.after ?? 0, limit });
+    if (events.length === 0 && !(await stateKnown(db, name))) return sendError(res, notFound(`state ${name} does not exist`));
+    if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
+    const last = events[events.length - 1];
+    res.json({ name, events: events.map(eventJson), next: events.length === limit && last !== undefined ? last.streamVersion : null });
+  });
+
+  router.get('/events', async (req, res) => {
+    const decoded = decodeEventsQuery(req.query);
+    if (E.isLeft(decoded)) return sendError(res, decoded.left);
+    const query = decoded.right;
+    const after = query.after ?? 0;
+    const events = await globalFeed(db, { after, limit: pageSize(query.limit) });
+    if (events === 'unknown cursor') return sendError(res, notFound(`there is no event at position ${after}`));
+    if (events === 'cursor not final') {
+      return sendError(res, {
+        type: 'Conflict',
+        code: 'cursor_not_final',
+        message: `the feed has not reached position ${after} yet (an older transaction is still running); retry shortly, or follow the feed's own next`,
+      });
+    }
+    if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
+    res.json({ events: events.map(eventJson), next: events[events.length - 1]?.position ?? after });
+  });
+
+  return router;
+};
