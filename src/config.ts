@@ -56,6 +56,13 @@ const logLevel = envVar(
   'info',
 );
 
+/** Express's `trust proxy`: which proxies' X-Forwarded-For to believe for the audit trail's remote address. */
+const trustProxy = envVar(
+  'a hop count, or a comma-separated list of addresses, CIDRs or loopback/linklocal/uniquelocal',
+  (raw) => (/^\d+$/.test(raw.trim()) ? raw.trim() : /^[\w.:/,\s-]+$/.test(raw) ? raw : undefined),
+  undefined,
+);
+
 const MiB = 1024 * 1024;
 
 const EnvCodec = t.type({
@@ -73,6 +80,7 @@ const EnvCodec = t.type({
   S3_REGION: text('us-east-1'),
   MAX_STATE_BYTES: integer(1, Number.MAX_SAFE_INTEGER, 512 * MiB),
   LOG_LEVEL: logLevel,
+  TRUST_PROXY: trustProxy,
 });
 
 export interface S3Config {
@@ -97,6 +105,8 @@ export interface Config {
   readonly s3: S3Config | undefined;
   readonly maxStateBytes: number;
   readonly logLevel: string;
+  /** Unset: the socket's address is the client's. */
+  readonly trustProxy: string | undefined;
 }
 
 const SECRET = ['AUTH_USERS', 'DATABASE_URL', 'S3_ACCESS_KEY', 'S3_SECRET_KEY'];
@@ -137,5 +147,6 @@ export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> =
           },
     maxStateBytes: v.MAX_STATE_BYTES ?? 512 * MiB,
     logLevel: v.LOG_LEVEL ?? 'info',
+    trustProxy: v.TRUST_PROXY,
   });
 };

@@ -40,7 +40,7 @@ const banner = (baseUrl: string, resolved: ResolvedUsers, config: Config): strin
 export const serve = async (config: Config, logger: Logger): Promise<void> => {
   const resolved = await resolveUsers(config);
   const runtime = await openRuntime(config, logger, 'own');
-  const app = createApp({ ...runtime.ledger, users: resolved.users, logger });
+  const app = createApp({ ...runtime.ledger, users: resolved.users, logger, trustProxy: config.trustProxy });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

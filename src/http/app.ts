@@ -14,6 +14,8 @@ import { stateRoutes } from './state-routes.js';
 export interface AppDeps extends LedgerDeps {
   readonly users: Users;
   readonly logger: Logger;
+  /** Express's `trust proxy` value (TRUST_PROXY); unset trusts no proxy. */
+  readonly trustProxy?: string | undefined;
 }
 
 /**
@@ -41,6 +43,7 @@ export const createApp = (deps: AppDeps): express.Express => {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag'); // we set content ETags ourselves
+  if (deps.trustProxy !== undefined) app.set('trust proxy', /^\d+$/.test(deps.trustProxy) ? Number(deps.trustProxy) : deps.trustProxy);
   app.use(requestId);
   app.use(healthRoute(deps));
   app.use(basicAuth(deps.users));

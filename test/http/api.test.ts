@@ -104,3 +104,14 @@ t.test('JSON API', async (t) => {
     t.same(rows[0].metadata, { actor: USER, remote_address: '127.0.0.1', user_agent: 'curl/8', request_id: 'trace-123' });
   });
 });
+
+t.test('behind a trusted proxy the audit trail records the client, not the proxy', async (t) => {
+  const server = await startServer(t, { trustProxy: 'loopback' });
+  await server.request('/states/proxied/lock', { method: 'POST', body: JSON.stringify({ ID: 'L' }), headers: { 'x-forwarded-for': '203.0.113.7' } });
+  const { rows } = await server.db.pool.query("SELECT metadata->>'remote_address' AS address FROM events WHERE stream_id = 'proxied'");
+  t.same(rows, [{ address: '203.0.113.7' }]);
+  const direct = await startServer(t);
+  await direct.request('/states/direct/lock', { method: 'POST', body: JSON.stringify({ ID: 'L' }), headers: { 'x-forwarded-for': '203.0.113.7' } });
+  const untrusted = await direct.db.pool.query("SELECT metadata->>'remote_address' AS address FROM events WHERE stream_id = 'direct'");
+  t.same(untrusted.rows, [{ address: '127.0.0.1' }], 'without TRUST_PROXY the header is ignored');
+});

@@ -24,6 +24,7 @@ export interface TestServer {
 export interface ServerOptions {
   readonly blobs?: 'fs' | 's3';
   readonly maxStateBytes?: number;
+  readonly trustProxy?: string;
 }
 
 export const basicAuth = (user: string, password: string): string =>
@@ -58,6 +59,7 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
     ]),
     limits: { maxBytes: options.maxStateBytes ?? 512 * 1024 * 1024, tmpDir: dir },
     logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    trustProxy: options.trustProxy,
   });
   const baseUrl = await listen(t, app);
   return {
