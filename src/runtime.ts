@@ -14,6 +14,7 @@ import { migrate, openPool } from './storage/postgres.js';
 
 /** Everything a command needs, wired from the configuration: the one place adapters are chosen. */
 export interface Runtime {
+  readonly databaseUrl: string;
   readonly pool: pg.Pool;
   readonly blobs: BlobStore;
   /** The ports the use cases run on. Push bodies wait in limits.tmpDir while they are checked. */
@@ -41,6 +42,7 @@ export const openDatabase = async (config: Config, logger: Logger, ownership: Ow
   }
   const pool = openPool(url);
   return {
+    url,
     pool,
     close: async () => {
       await pool.end();
@@ -68,7 +70,7 @@ export const openRuntime = async (config: Config, logger: Logger, ownership: Own
       if (config.s3 !== undefined) await fs.rm(tmpDir, { recursive: true, force: true });
       await database.close();
     };
-    return { pool: database.pool, blobs, ledger, close };
+    return { databaseUrl: database.url, pool: database.pool, blobs, ledger, close };
   } catch (error) {
     await database.close();
     throw error;

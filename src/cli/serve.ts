@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { createApp } from '../http/app.js';
 import type { Logger } from '../logger.js';
 import { describeBackends, openRuntime } from '../runtime.js';
+import { listenForEvents } from '../storage/event-wakeups.js';
 import { resolveUsers, type ResolvedUsers } from '../zero-setup-users.js';
 
 const SHUTDOWN_GRACE_MS = 30_000;
@@ -40,12 +41,17 @@ const banner = (baseUrl: string, resolved: ResolvedUsers, config: Config): strin
 export const serve = async (config: Config, logger: Logger): Promise<void> => {
   const resolved = await resolveUsers(config);
   const runtime = await openRuntime(config, logger, 'own');
-  const app = createApp({ ...runtime.ledger, users: resolved.users, logger, trustProxy: config.trustProxy });
+  const wakeups = await listenForEvents(runtime.databaseUrl, logger).catch(async (error: unknown) => {
+    await runtime.close();
+    throw error;
+  });
+  const app = createApp({ ...runtime.ledger, users: resolved.users, logger, trustProxy: config.trustProxy, wakeups });
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
   }).catch(async (error: unknown) => {
+    await wakeups.close();
     await runtime.close();
     throw error;
   });
@@ -64,10 +70,12 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
         clearTimeout(force);
         resolve();
       });
+      void wakeups.close(); // long polls answer now rather than at their deadline
       server.closeIdleConnections();
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  await wakeups.close();
   await runtime.close();
 };

@@ -2,6 +2,7 @@ import express, { type ErrorRequestHandler } from 'express';
 import type { Users } from '../config.js';
 import type { LedgerDeps } from '../application/deps.js';
 import type { Logger } from '../logger.js';
+import { timerWakeups, type EventWakeups } from '../storage/event-wakeups.js';
 import { auditRoutes } from './audit-routes.js';
 import { historyRoutes } from './history-routes.js';
 import { basicAuth } from './auth.js';
@@ -16,6 +17,8 @@ export interface AppDeps extends LedgerDeps {
   readonly logger: Logger;
   /** Express's `trust proxy` value (TRUST_PROXY); unset trusts no proxy. */
   readonly trustProxy?: string | undefined;
+  /** Wakes long polls of the global feed; without it they re-read on a timer. */
+  readonly wakeups?: EventWakeups;
 }
 
 /**
@@ -49,7 +52,7 @@ export const createApp = (deps: AppDeps): express.Express => {
   app.use(basicAuth(deps.users));
   app.use(stateRoutes(deps));
   app.use(historyRoutes(deps));
-  app.use(auditRoutes(deps));
+  app.use(auditRoutes({ ...deps, wakeups: deps.wakeups ?? timerWakeups }));
   app.use(protocolRoutes(deps));
   app.use((req, res) => sendError(res, { type: 'NotFound', message: `no route for ${req.method} ${req.path}` }));
   app.use(lastResort(deps.logger));

@@ -4,6 +4,7 @@ import type { LedgerDeps } from '../application/deps.js';
 import { lockIdOf, type RecordedEvent } from '../events/events.js';
 import { globalFeed, streamEvents } from '../projections/events-feed.js';
 import { stateKnown } from '../projections/queries.js';
+import type { EventWakeups } from '../storage/event-wakeups.js';
 import { decodeEventsQuery, decodeRequest, decodeStateParams } from './codecs.js';
 import { notFound, sendError } from './errors.js';
 import { pageSize } from './paging.js';
@@ -39,7 +40,13 @@ const eventCells = (e: RecordedEvent) => [
 ];
 
 /** The audit trail: every event of a state, and the global feed in commit order. */
-export const auditRoutes = ({ db }: LedgerDeps): express.Router => {
+/**
+ * How often a long poll re-reads even without a notification: a commit can become visible to the
+ * feed only when an older transaction ends, which sends no NOTIFY of its own.
+ */
+const BACKSTOP_MS = 1000;
+
+export const auditRoutes = ({ db, wakeups }: LedgerDeps & { readonly wakeups: EventWakeups }): express.Router => {
   const router = express.Router();
 
   router.get('/states/:name/events', async (req, res) => {
@@ -60,7 +67,14 @@ export const auditRoutes = ({ db }: LedgerDeps): express.Router => {
     if (E.isLeft(decoded)) return sendError(res, decoded.left);
     const query = decoded.right;
     const after = query.after ?? 0;
-    const events = await globalFeed(db, { after, limit: pageSize(query.limit) });
+    const page = { after, limit: pageSize(query.limit) };
+    // ?wait=S: a long poll that answers as soon as there is something after the cursor.
+    const deadline = Date.now() + (query.wait ?? 0) * 1000;
+    let events = await globalFeed(db, page);
+    while (Array.isArray(events) && events.length === 0 && Date.now() < deadline && !req.socket.destroyed) {
+      await wakeups.next(Math.min(BACKSTOP_MS, deadline - Date.now()));
+      events = await globalFeed(db, page);
+    }
     if (events === 'unknown cursor') return sendError(res, notFound(`there is no event at position ${after}`));
     if (events === 'cursor not final') {
       return sendError(res, {

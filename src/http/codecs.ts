@@ -65,7 +65,11 @@ const Format = t.keyof({ json: null, table: null });
 
 export const VersionsQuery = t.partial({ limit: PositiveIntFromString, before: PositiveIntFromString, at: InstantFromString, format: Format });
 export const AtQuery = t.partial({ at: InstantFromString });
-export const EventsQuery = t.partial({ after: NonNegativeIntFromString, limit: PositiveIntFromString, format: Format });
+/** Seconds a global-feed read may wait for new events (a long poll). */
+export const MAX_WAIT_SECONDS = 60;
+const WaitSeconds = t.refinement(NonNegativeIntFromString, (n) => n <= MAX_WAIT_SECONDS, 'WaitSeconds');
+
+export const EventsQuery = t.partial({ after: NonNegativeIntFromString, limit: PositiveIntFromString, wait: WaitSeconds, format: Format });
 export const DiffQuery = t.partial({ from: PositiveIntFromString, to: PositiveIntFromString, format: Format });
 
 /** POST /states/:name/rollback. */
@@ -107,7 +111,11 @@ export const decodeVersionsQuery = decodeInput(
   'limit and before must be positive integers, at an RFC 3339 time, format json or table',
 );
 export const decodeAtQuery = decodeInput(AtQuery, 'invalid_query', 'at must be an RFC 3339 time such as 2026-11-25T08:00:00Z');
-export const decodeEventsQuery = decodeInput(EventsQuery, 'invalid_query', 'after must be a non-negative integer, limit a positive one');
+export const decodeEventsQuery = decodeInput(
+  EventsQuery,
+  'invalid_query',
+  `after must be a non-negative integer, limit a positive one, wait a number of seconds up to ${MAX_WAIT_SECONDS}`,
+);
 export const decodeDiffQuery = decodeInput(DiffQuery, 'invalid_query', 'from and to must be version numbers');
 export const decodeRollbackBody = decodeInput(
   RollbackBody,

@@ -171,6 +171,20 @@ t.test('history', async (t) => {
     t.equal((await server.request('/events?after=999999')).status, 404);
   });
 
+  t.test('a long poll on the feed answers when the next event commits', async (t) => {
+    const { next } = await json(await server.request('/events?after=0&limit=1000'));
+    const started = Date.now();
+    const waiting = server.request(`/events?after=${next}&wait=30`);
+    await new Promise((r) => setTimeout(r, 300));
+    await defaultClient(server.baseUrl, 'tail').put(terraformState(1));
+    const body = await json(await waiting);
+    t.match(body.events, [{ state: 'tail', type: 'StatePushed' }]);
+    t.ok(Date.now() - started < 30_000, 'well before its deadline');
+    const quiet = await json(await server.request(`/events?after=${body.next}&wait=1`));
+    t.same(quiet.events, [], 'nothing new: an empty page once the wait is over');
+    t.equal((await server.request('/events?wait=61')).status, 400);
+  });
+
   t.test('a cursor the feed has not reached yet is refused until it is final', async (t) => {
     const blocker = await server.db.pool.connect();
     try {

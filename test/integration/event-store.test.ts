@@ -4,6 +4,8 @@ import t from 'tap';
 import { handleCommand } from '../../src/commands/handler.js';
 import { initialState } from '../../src/commands/state.js';
 import { chainHash, GENESIS_HASH } from '../../src/events/hash-chain.js';
+import { createLogger } from '../../src/logger.js';
+import { listenForEvents } from '../../src/storage/event-wakeups.js';
 import { EVENTS_CHANNEL, pgEventStore } from '../../src/storage/pg-event-store.js';
 import { metadata, storedBody } from '../support/commands.js';
 import { freshDatabase } from '../support/services.js';
@@ -109,4 +111,14 @@ t.test('a commit notifies listeners with the newest position', async (t) => {
   const outcome = await handleCommand(pgEventStore(pool))('s', { type: 'LockState', lock: { ID: 'L' } }, metadata())();
   const position = E.isRight(outcome) ? outcome.right[0]?.position : undefined;
   t.equal(await received, String(position));
+});
+
+t.test('event listeners are woken by a commit, not by their timer', async (t) => {
+  const { url, pool } = await freshDatabase(t);
+  const wakeups = await listenForEvents(url, createLogger('silent'));
+  t.teardown(() => wakeups.close());
+  const woken = wakeups.next(60_000).then(() => 'woken');
+  await handleCommand(pgEventStore(pool))('s', { type: 'LockState', lock: { ID: 'L' } }, metadata())();
+  const outcome = await Promise.race([woken, new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000))]);
+  t.equal(outcome, 'woken');
 });

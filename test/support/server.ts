@@ -7,6 +7,7 @@ import { createLogger } from '../../src/logger.js';
 import type { BlobStore } from '../../src/storage/blobs/blob-store.js';
 import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
+import { listenForEvents } from '../../src/storage/event-wakeups.js';
 import { pgEventStore } from '../../src/storage/pg-event-store.js';
 import { freshDatabase, freshS3Config, tempDir, type TestDatabase } from './services.js';
 
@@ -49,6 +50,9 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
   const db = await freshDatabase(t);
   const dir = await tempDir(t);
   const blobs = options.blobs === 'fs' ? await fsBlobStore(path.join(dir, 'blobs')) : await s3BlobStore(freshS3Config());
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const wakeups = await listenForEvents(db.url, logger);
+  t.teardown(() => wakeups.close());
   const app = createApp({
     store: pgEventStore(db.pool),
     db: db.pool,
@@ -58,8 +62,9 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
       ['bob', 'hunter2'],
     ]),
     limits: { maxBytes: options.maxStateBytes ?? 512 * 1024 * 1024, tmpDir: dir },
-    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+    logger,
     trustProxy: options.trustProxy,
+    wakeups,
   });
   const baseUrl = await listen(t, app);
   return {
