@@ -48,6 +48,7 @@ export const rollbackState =
   (deps: LedgerDeps) =>
   async (name: string, request: RollbackRequest, metadata: CommandMetadata): Promise<E.Either<CommandError | BodyError, RolledBack>> => {
     const attempt = async (): Promise<E.Either<CommandError | BodyError, RolledBack>> => {
+      // Early refusals before the (possibly large) body is rewritten; the decider checks all again.
       const { state } = await deps.store.load(name);
       const allowed = checkWriteLock(state, request.lockId);
       if (E.isLeft(allowed)) return allowed;
