@@ -2,19 +2,22 @@ import type { Readable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { ingestState, type BodyError, type Declared } from '../bodies/ingest.js';
 import type { CommandMetadata } from '../commands/commands.js';
+import { isRetriedPush } from '../commands/decide.js';
 import type { CommandError } from '../commands/errors.js';
 import { handleCommand, precheckWrite } from '../commands/handler.js';
-import type { RecordedEvent } from '../events/events.js';
 import type { LedgerDeps } from './deps.js';
-import { withStoredBody, writtenVersion } from './store-body.js';
+import { discardIngested, headVersion, withStoredBody } from './store-body.js';
 
 export interface Pushed {
-  readonly version: number | null;
+  readonly version: number;
   readonly sha256: string;
   readonly size: number;
 }
 
-/** A state push: check the lock early, take in the body, store its blob, then append the event. */
+/**
+ * A state push: check the lock early, take in the body, store its blob, then append the event.
+ * A retry of the push that made the current version (same bytes, same lock) answers that version.
+ */
 export const pushState =
   (deps: LedgerDeps) =>
   async (name: string, lockId: string | null, body: Readable, declared: Declared, metadata: CommandMetadata): Promise<E.Either<CommandError | BodyError, Pushed>> => {
@@ -24,10 +27,15 @@ export const pushState =
     const ingested = await ingestState(body, declared, deps.limits);
     if (E.isLeft(ingested)) return ingested;
     const { sha256, size } = ingested.right;
+    const { state } = await deps.store.load(name);
+    if (state.head !== null && isRetriedPush(state, lockId, sha256)) {
+      await discardIngested(ingested.right);
+      return E.right({ version: state.head.version, sha256, size });
+    }
     return withStoredBody(deps.blobs, ingested.right, async (stored) =>
-      E.map((events: RecordedEvent[]) => ({ version: writtenVersion(events), sha256, size }))(
+      E.map(headVersion)(
         // The version exists from now on, not from when its upload began.
         await handleCommand(deps.store)(name, { type: 'PushState', lockId, body: stored }, { ...metadata, now: new Date() })(),
       ),
-    );
+    ).then(E.map((version) => ({ version, sha256, size })));
   };

@@ -4,11 +4,10 @@ import { locateSerial, spliceSerial } from '../bodies/serial-rewrite.js';
 import type { CommandMetadata, RollbackTarget, StoredBody } from '../commands/commands.js';
 import { checkWriteLock, rollbackSerial } from '../commands/decide.js';
 import type { CommandError } from '../commands/errors.js';
-import { handleCommand } from '../commands/handler.js';
+import { handleCommand, type Handled } from '../commands/handler.js';
 import { findVersion, type VersionEntry } from '../projections/queries.js';
-import type { RecordedEvent } from '../events/events.js';
 import type { LedgerDeps } from './deps.js';
-import { withStoredBody, writtenVersion } from './store-body.js';
+import { headVersion, withStoredBody } from './store-body.js';
 
 export interface RollbackRequest {
   readonly version: number;
@@ -18,7 +17,7 @@ export interface RollbackRequest {
 }
 
 export interface RolledBack {
-  readonly version: number | null;
+  readonly version: number;
   readonly restored: number;
   readonly serial: number;
 }
@@ -58,9 +57,11 @@ export const rollbackState =
       if (state.head !== null && state.head.lineage !== target.lineage && !request.force) {
         return E.left({ type: 'LineageMismatch', head: state.head.lineage, target: target.lineage });
       }
-      const serial = rollbackSerial(state, target);
+      const serialOrError = rollbackSerial(state, target);
+      if (E.isLeft(serialOrError)) return serialOrError;
+      const serial = serialOrError.right;
       const run = async (body: StoredBody) =>
-        E.map((events: RecordedEvent[]) => ({ version: writtenVersion(events), restored: target.version, serial }))(
+        E.map((handled: Handled) => ({ version: headVersion(handled), restored: target.version, serial }))(
           await handleCommand(deps.store)(name, { type: 'RollbackState', lockId: request.lockId, target, body, reason: request.reason, force: request.force }, { ...metadata, now: new Date() })(),
         );
       if (serial === entry.serial) return run(storedBodyOf(entry));

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import type { IngestedState } from '../bodies/ingest.js';
 import type { StoredBody } from '../commands/commands.js';
-import type { RecordedEvent } from '../events/events.js';
+import type { Handled } from '../commands/handler.js';
 import { blobKeyFor, type BlobStore } from '../storage/blobs/blob-store.js';
 
 /**
@@ -25,12 +25,15 @@ export const withStoredBody = async <A>(blobs: BlobStore, ingested: IngestedStat
       outputCount: ingested.outputCount,
     });
   } finally {
-    await fs.rm(ingested.file, { force: true });
+    await discardIngested(ingested);
   }
 };
 
-/** The version number an accepted write created. */
-export const writtenVersion = (events: readonly RecordedEvent[]): number | null => {
-  const event = events[0]?.event;
-  return event?.type === 'StatePushed' || event?.type === 'StateRolledBack' ? event.data.version : null;
+/** Removes an ingested body's temporary file. */
+export const discardIngested = (ingested: IngestedState): Promise<void> => fs.rm(ingested.file, { force: true });
+
+/** The version a write left current: the one it created, or the one a retry found already written. */
+export const headVersion = ({ state }: Handled): number => {
+  if (state.head === null) throw new Error('a write left the state without a current version');
+  return state.head.version;
 };

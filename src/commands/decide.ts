@@ -20,8 +20,18 @@ export const checkWriteLock = (state: LedgerState, lockId: string | null): E.Eit
  * The serial a restored plain state gets: above every serial the clients have seen, so the next
  * apply does not find the serial gone backwards. Encrypted bodies cannot be rewritten: they keep theirs.
  */
-export const rollbackSerial = (state: LedgerState, target: RollbackTarget): number =>
-  target.encrypted ? target.serial : Math.max(state.lastSerial, target.serial) + 1;
+export const rollbackSerial = (state: LedgerState, target: RollbackTarget): E.Either<DomainError, number> => {
+  if (target.encrypted) return E.right(target.serial);
+  const highest = Math.max(state.lastSerial, target.serial);
+  return highest < Number.MAX_SAFE_INTEGER ? E.right(highest + 1) : E.left({ type: 'SerialExhausted', serial: highest });
+};
+
+/**
+ * A push of exactly the current bytes under the lock they were written under is a retry whose
+ * answer was lost (go-retryablehttp retries after a timeout): it is the same version, not a new one.
+ */
+export const isRetriedPush = (state: LedgerState, lockId: string | null, sha256: string): boolean =>
+  state.head !== null && state.head.sha256 === sha256 && state.head.lockId === lockId;
 
 const bodyFields = (body: StoredBody) => ({
   blob_key: body.blobKey,
@@ -49,20 +59,21 @@ const decideRollback = (state: LedgerState, command: Extract<Command, { type: 'R
   if (state.head !== null && state.head.lineage !== target.lineage && !command.force) {
     return E.left({ type: 'LineageMismatch', head: state.head.lineage, target: target.lineage });
   }
-  const expectedSerial = rollbackSerial(state, target);
-  if (body.serial !== expectedSerial) return E.left({ type: 'RollbackStale', expectedSerial });
-  return E.right([
-    {
-      type: 'StateRolledBack',
-      data: {
-        ...versionFields(state, command.lockId),
-        ...bodyFields(body),
-        from_version: state.head?.version ?? null,
-        to_version: target.version,
-        reason: command.reason,
+  return E.flatMap(rollbackSerial(state, target), (expectedSerial): Decision => {
+    if (body.serial !== expectedSerial) return E.left({ type: 'RollbackStale', expectedSerial });
+    return E.right([
+      {
+        type: 'StateRolledBack',
+        data: {
+          ...versionFields(state, command.lockId),
+          ...bodyFields(body),
+          from_version: state.head?.version ?? null,
+          to_version: target.version,
+          reason: command.reason,
+        },
       },
-    },
-  ]);
+    ]);
+  });
 };
 
 const none: Decision = E.right([]);
@@ -85,6 +96,8 @@ export const decide = (command: Command, state: LedgerState): Decision => {
       return E.left({ type: 'LockMismatch', holder: state.lock });
     }
     case 'PushState':
+      // Checked before the lock: the retry's first attempt was stored, whatever happened to the lock since.
+      if (isRetriedPush(state, command.lockId, command.body.sha256)) return none;
       return E.map((): StateEvent[] => [
         { type: 'StatePushed', data: { ...versionFields(state, command.lockId), ...bodyFields(command.body) } },
       ])(checkWriteLock(state, command.lockId));

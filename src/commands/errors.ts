@@ -12,6 +12,8 @@ export type DomainError =
   | { readonly type: 'VersionNotFound'; readonly version: number }
   /** Rollback to another lineage (another state's history) without force. */
   | { readonly type: 'LineageMismatch'; readonly head: string; readonly target: string }
+  /** The restored version would need a serial above the largest integer Terraform's JSON numbers hold exactly. */
+  | { readonly type: 'SerialExhausted'; readonly serial: number }
   /** The head moved while the rollback's body was prepared: prepare it again. */
   | { readonly type: 'RollbackStale'; readonly expectedSerial: number };
 

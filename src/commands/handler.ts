@@ -5,7 +5,13 @@ import type { Command, CommandMetadata } from './commands.js';
 import { checkWriteLock, decide } from './decide.js';
 import type { CommandError, DomainError } from './errors.js';
 import type { EventStore, StreamVersionConflict } from './ports.js';
-import { fold } from './state.js';
+import { fold, type LedgerState } from './state.js';
+
+/** What a command did: the events it appended (none for a retry or a no-op) and the stream's state after it. */
+export interface Handled {
+  readonly events: RecordedEvent[];
+  readonly state: LedgerState;
+}
 
 /** Version conflicts are rare (two writers on one state at the same instant); a few retries settle them. */
 export const MAX_ATTEMPTS = 5;
@@ -23,22 +29,24 @@ const toEventMetadata = (m: CommandMetadata): EventMetadata => ({
  */
 export const handleCommand =
   (store: EventStore) =>
-  (streamId: string, command: Command, metadata: CommandMetadata): TE.TaskEither<CommandError, RecordedEvent[]> =>
+  (streamId: string, command: Command, metadata: CommandMetadata): TE.TaskEither<CommandError, Handled> =>
   async () => {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const outcome = await store.transaction(async (tx): Promise<E.Either<DomainError | StreamVersionConflict, RecordedEvent[]>> => {
+      const outcome = await store.transaction(async (tx): Promise<E.Either<DomainError | StreamVersionConflict, Handled>> => {
         const stream = await tx.load(streamId);
         const decision = decide(command, stream.state);
         if (E.isLeft(decision)) return decision;
-        if (decision.right.length === 0) return E.right([]);
-        return tx.append({
+        if (decision.right.length === 0) return E.right({ events: [], state: stream.state });
+        const state = fold(decision.right, stream.state);
+        const appended = await tx.append({
           streamId,
           expectedVersion: stream.version,
           events: decision.right,
           metadata: toEventMetadata(metadata),
           recordedAt: metadata.now,
-          stateAfter: fold(decision.right, stream.state),
+          stateAfter: state,
         });
+        return E.map((events: RecordedEvent[]) => ({ events, state }))(appended);
       });
       if (E.isRight(outcome)) return outcome;
       const error = outcome.left;

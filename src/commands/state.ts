@@ -11,8 +11,14 @@ export const LedgerStateCodec = t.type({
   lastVersion: t.number,
   /** Serial of that version, kept across a delete so a restore never lowers it. */
   lastSerial: t.number,
-  /** The current body, or null when the state was never pushed or is deleted. */
-  head: t.union([t.type({ version: t.number, serial: t.number, lineage: t.string }), t.null]),
+  /**
+   * The current body, or null when the state was never pushed or is deleted; with its content hash
+   * and the lock it was written under, so that a retried push of it is recognised.
+   */
+  head: t.union([
+    t.type({ version: t.number, serial: t.number, lineage: t.string, sha256: t.string, lockId: t.union([t.string, t.null]) }),
+    t.null,
+  ]),
 });
 export type LedgerState = t.TypeOf<typeof LedgerStateCodec>;
 
@@ -27,8 +33,8 @@ export const evolve = (state: LedgerState, event: StateEvent): LedgerState => {
       return { ...state, lock: null, released: state.lock?.ID ?? null };
     case 'StatePushed':
     case 'StateRolledBack': {
-      const { version, serial, lineage } = event.data;
-      return { ...state, lastVersion: version, lastSerial: serial, head: { version, serial, lineage } };
+      const { version, serial, lineage, sha256, lock_id: lockId } = event.data;
+      return { ...state, lastVersion: version, lastSerial: serial, head: { version, serial, lineage, sha256, lockId } };
     }
     case 'StateDeleted':
       return { ...state, head: null };

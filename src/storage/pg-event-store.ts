@@ -16,7 +16,7 @@ import type { SqlExecutor } from '../projections/sql.js';
 import { decodeEventRow, eventColumns, type EventRow } from './event-rows.js';
 
 /** Bump when LedgerState changes shape: older snapshots are then ignored and the stream refolded. */
-export const SNAPSHOT_SCHEMA = 3;
+export const SNAPSHOT_SCHEMA = 4;
 
 /** Channel that carries the newest global position after each commit (a wake-up, not a delivery). */
 export const EVENTS_CHANNEL = 'state_ledger_events';

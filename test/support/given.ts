@@ -11,8 +11,8 @@ export const given = (t: Test, history: StateEvent[]) => ({
   when: (command: Command) => {
     const decision = decide(command, fold(history));
     return {
-      then: (expected: StateEvent[]) => t.same(decision, E.right(expected)),
-      thenFails: (expected: DomainError) => t.same(decision, E.left(expected)),
+      then: (expected: StateEvent[]) => t.strictSame(decision, E.right(expected)),
+      thenFails: (expected: DomainError) => t.strictSame(decision, E.left(expected)),
     };
   },
 });

@@ -56,7 +56,8 @@ t.test('unlock', async (t) => {
 
 t.test('push', async (t) => {
   given(t, []).when({ type: 'PushState', lockId: null, body }).then([pushed(1)]);
-  given(t, [pushed(1)]).when({ type: 'PushState', lockId: null, body }).then([pushed(2)]);
+  const other = storedBody(4);
+  given(t, [pushed(1)]).when({ type: 'PushState', lockId: null, body: other }).then([pushed(2, null, other)]);
   // The version records the Operation and Who of the lock it was written under.
   given(t, [locked(lockA)]).when({ type: 'PushState', lockId: 'lock-a', body }).then([pushed(1, lockA)]);
   given(t, [locked(lockA)]).when({ type: 'PushState', lockId: null, body }).thenFails({ type: 'LockHeld', holder: lockA });
@@ -67,6 +68,19 @@ t.test('push', async (t) => {
     .thenFails({ type: 'LockLost', lockId: 'lock-a' });
   // Version numbers are the server's own sequence and keep counting across a delete.
   given(t, [pushed(1), pushed(2), deleted(2)]).when({ type: 'PushState', lockId: null, body }).then([pushed(3)]);
+});
+
+t.test('a retried push (same bytes, same lock as the current version) is not a new version', async (t) => {
+  given(t, [pushed(1)]).when({ type: 'PushState', lockId: null, body }).then([]);
+  given(t, [locked(lockA), pushed(1, lockA)]).when({ type: 'PushState', lockId: 'lock-a', body }).then([]);
+  // Its first attempt was stored even if the lock was force-released before the retry arrived.
+  given(t, [locked(lockA), pushed(1, lockA), { type: 'LockForceReleased', data: { lock: lockA } }])
+    .when({ type: 'PushState', lockId: 'lock-a', body })
+    .then([]);
+  // Anything else is a new version: other bytes, another lock, or a state deleted since.
+  given(t, [pushed(1), locked(lockA)]).when({ type: 'PushState', lockId: 'lock-a', body }).then([pushed(2, lockA)]);
+  given(t, [pushed(1), deleted(1)]).when({ type: 'PushState', lockId: null, body }).then([pushed(2)]);
+  given(t, [pushed(1, null, storedBody(2))]).when({ type: 'PushState', lockId: null, body }).then([pushed(2)]);
 });
 
 t.test('delete', async (t) => {
@@ -124,6 +138,11 @@ t.test('rollback', async (t) => {
   given(t, [...history, locked(lockA)]).when(rollback({ lockId: 'lock-a' })).then([
     rolledBack({ version: 3, lock_id: 'lock-a', lock_operation: lockA.Operation, lock_who: lockA.Who }),
   ]);
+  // A serial that cannot rise any further is a conflict, not a malformed request.
+  const maxed = storedBody(Number.MAX_SAFE_INTEGER);
+  given(t, [pushed(1, null, v1), pushed(2, null, maxed)])
+    .when(rollback())
+    .thenFails({ type: 'SerialExhausted', serial: Number.MAX_SAFE_INTEGER });
   // A deleted state can be restored; the serial still rises above the last one written.
   given(t, [...history, deleted(2)]).when(rollback()).then([rolledBack({ from_version: null })]);
   // An encrypted body keeps its serial: it is restored byte for byte.
