@@ -50,19 +50,51 @@ const isObject = (value: unknown): value is JsonObject =>
 /** Code-unit order: stable and locale-independent. */
 const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Structural equality of JSON values; object key order is irrelevant. */
-const deepEqual = (a: unknown, b: unknown): boolean => {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((item: unknown, i) => deepEqual(item, b[i]));
+/** How deep a value the diff compares; deeper ones make it refuse rather than recurse. */
+export const MAX_DIFF_DEPTH = 1000;
+
+/** Thrown when a value is nested deeper than MAX_DIFF_DEPTH: the state cannot be compared. */
+export class TooDeepToCompare extends Error {}
+
+/**
+ * Structural equality of JSON values; object key order is irrelevant. Iterative with an explicit
+ * stack, so a deeply nested value (from any client) can neither overflow the call stack nor run
+ * past MAX_DIFF_DEPTH.
+ */
+const deepEqual = (left: unknown, right: unknown): boolean => {
+  const pending: Array<[unknown, unknown, number]> = [[left, right, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [a, b, depth] = next;
+    if (a === b) continue;
+    if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+    if (depth >= MAX_DIFF_DEPTH) throw new TooDeepToCompare();
+    if (Array.isArray(a) || Array.isArray(b)) {
+      if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+      for (let i = 0; i < a.length; i++) pending.push([a[i], b[i], depth + 1]);
+      continue;
+    }
+    const x = a as JsonObject;
+    const y = b as JsonObject;
+    const keys = Object.keys(x);
+    if (keys.length !== Object.keys(y).length) return false;
+    for (const key of keys) {
+      if (!Object.hasOwn(y, key)) return false;
+      pending.push([x[key], y[key], depth + 1]);
+    }
   }
-  const left = a as JsonObject;
-  const right = b as JsonObject;
-  const keys = Object.keys(left);
-  if (keys.length !== Object.keys(right).length) return false;
-  return keys.every((key) => Object.hasOwn(right, key) && deepEqual(left[key], right[key]));
+  return true;
+};
+
+/** Refuses a value the answer would carry if it is nested too deep to be written back as JSON safely. */
+const checkDepth = (value: unknown): unknown => {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= MAX_DIFF_DEPTH) throw new TooDeepToCompare();
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return value;
 };
 
 const indexSuffix = (indexKey: unknown): string => {
@@ -119,8 +151,9 @@ const changedAttributes = (before: JsonObject, after: JsonObject): string[] => {
 };
 
 /**
- * `from === null` means "no earlier version": everything in `to` is added. Throws nothing on odd
- * input: missing or ill-typed `resources` / `outputs` (and malformed entries in them) count as empty.
+ * `from === null` means "no earlier version": everything in `to` is added. Odd input is no error:
+ * missing or ill-typed `resources` / `outputs` (and malformed entries in them) count as empty.
+ * Throws TooDeepToCompare for values nested deeper than MAX_DIFF_DEPTH.
  */
 export const diffStates = (from: unknown, to: unknown): StateDiff => {
   const beforeInstances = instancesOf(from);
@@ -147,10 +180,10 @@ export const diffStates = (from: unknown, to: unknown): StateDiff => {
   for (const [name, output] of afterOutputs) {
     const previous = beforeOutputs.get(name);
     if (previous === undefined) {
-      outputsAdded.push(output.sensitive ? { name, sensitive: true } : { name, sensitive: false, value: output.value });
+      outputsAdded.push(output.sensitive ? { name, sensitive: true } : { name, sensitive: false, value: checkDepth(output.value) });
     } else if (previous.sensitive !== output.sensitive || !deepEqual(previous.value, output.value)) {
       const sensitive = previous.sensitive || output.sensitive;
-      outputsChanged.push(sensitive ? { name, sensitive } : { name, sensitive, before: previous.value, after: output.value });
+      outputsChanged.push(sensitive ? { name, sensitive } : { name, sensitive, before: checkDepth(previous.value), after: checkDepth(output.value) });
     }
   }
   for (const [name, output] of beforeOutputs) {
