@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
+import path from 'node:path';
 
 /** Builds a codec for one environment variable; `expected` is what the error line says it wants. */
 const envVar = <A>(expected: string, parse: (raw: string) => A | undefined, fallback: A | undefined) =>
@@ -63,7 +64,18 @@ const trustProxy = envVar(
   undefined,
 );
 
+/** Comma-separated origins (scheme://host[:port]) allowed to send state-changing requests besides the server's own. */
+const origins = envVar<readonly string[]>(
+  'a comma-separated list of origins such as https://console.example.com',
+  (raw) => {
+    const list = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+    return list.length > 0 && list.every((origin) => /^https?:\/\/[^\s/?#]+$/i.test(origin)) ? list.map((o) => o.toLowerCase()) : undefined;
+  },
+  [],
+);
+
 const MiB = 1024 * 1024;
+const seconds = (max: number, fallback: number) => integer(1, max, fallback);
 
 const EnvCodec = t.type({
   PORT: integer(0, 65535, 8080),
@@ -81,6 +93,24 @@ const EnvCodec = t.type({
   MAX_STATE_BYTES: integer(1, Number.MAX_SAFE_INTEGER, 512 * MiB),
   LOG_LEVEL: logLevel,
   TRUST_PROXY: trustProxy,
+  TMP_DIR: text(),
+  ALLOWED_ORIGINS: origins,
+  PG_POOL_MAX: integer(1, 1000, 20),
+  PG_CONNECT_TIMEOUT_SECONDS: seconds(600, 5),
+  PG_STATEMENT_TIMEOUT_SECONDS: seconds(86400, 30),
+  S3_TIMEOUT_SECONDS: seconds(3600, 30),
+  READY_TIMEOUT_SECONDS: seconds(600, 2),
+  HEADERS_TIMEOUT_SECONDS: seconds(3600, 20),
+  BODY_IDLE_TIMEOUT_SECONDS: seconds(3600, 30),
+  REQUEST_TIMEOUT_SECONDS: seconds(3600, 60),
+  UPLOAD_TIMEOUT_SECONDS: seconds(86400, 3600),
+  IDLE_TIMEOUT_SECONDS: seconds(3600, 120),
+  KEEP_ALIVE_TIMEOUT_SECONDS: seconds(3600, 5),
+  MAX_CONNECTIONS: integer(1, 1_000_000, 1000),
+  MAX_UPLOADS: integer(1, 10_000, 32),
+  MAX_UPLOADS_PER_CLIENT: integer(1, 10_000, 8),
+  LOGIN_FAILURES_PER_MINUTE: integer(1, 1_000_000, 10),
+  SHUTDOWN_GRACE_SECONDS: seconds(3600, 25),
 });
 
 export interface S3Config {
@@ -91,6 +121,34 @@ export interface S3Config {
   readonly secretKey: string;
   readonly bucket: string;
   readonly region: string;
+  /** An object-store request that makes no progress for this long fails. */
+  readonly timeoutMs: number;
+}
+
+/** How long things may take, in milliseconds, and how many may happen at once. */
+export interface TrafficLimits {
+  readonly headersTimeoutMs: number;
+  /** A body that sends no byte for this long is dropped. */
+  readonly bodyIdleTimeoutMs: number;
+  /** The whole request of a route that takes no state body must arrive within this. */
+  readonly requestTimeoutMs: number;
+  /** The whole request of a state push must arrive within this. */
+  readonly uploadTimeoutMs: number;
+  /** A connection with no traffic either way for this long is closed (above the 60 s long poll). */
+  readonly idleTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxUploads: number;
+  readonly maxUploadsPerClient: number;
+  readonly loginFailuresPerMinute: number;
+  readonly readyTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+}
+
+export interface PostgresSettings {
+  readonly poolMax: number;
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
 }
 
 export interface Config {
@@ -107,9 +165,18 @@ export interface Config {
   readonly logLevel: string;
   /** Unset: the socket's address is the client's. */
   readonly trustProxy: string | undefined;
+  /** Where bodies wait while they are checked; default DATA_DIR/tmp. */
+  readonly tmpDir: string;
+  readonly allowedOrigins: readonly string[];
+  readonly postgres: PostgresSettings;
+  readonly s3TimeoutMs: number;
+  readonly traffic: TrafficLimits;
 }
 
 const SECRET = ['AUTH_USERS', 'DATABASE_URL', 'S3_ACCESS_KEY', 'S3_SECRET_KEY'];
+
+/** Every duration setting has a default, so the codec never leaves one undefined. */
+const ms = (secondsValue: number | undefined): number => (secondsValue ?? 0) * 1000;
 
 /** Decodes the environment once; a Left carries one line per bad variable, naming it. */
 export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> => {
@@ -144,9 +211,39 @@ export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> =
             secretKey: v.S3_SECRET_KEY ?? '',
             bucket: v.S3_BUCKET ?? 'state-ledger',
             region: v.S3_REGION ?? 'us-east-1',
+            timeoutMs: ms(v.S3_TIMEOUT_SECONDS),
           },
     maxStateBytes: v.MAX_STATE_BYTES ?? 512 * MiB,
     logLevel: v.LOG_LEVEL ?? 'info',
     trustProxy: v.TRUST_PROXY,
+    tmpDir: v.TMP_DIR ?? path.join(v.DATA_DIR ?? './data', 'tmp'),
+    allowedOrigins: v.ALLOWED_ORIGINS ?? [],
+    postgres: {
+      poolMax: v.PG_POOL_MAX ?? 20,
+      connectTimeoutMs: ms(v.PG_CONNECT_TIMEOUT_SECONDS),
+      statementTimeoutMs: ms(v.PG_STATEMENT_TIMEOUT_SECONDS),
+    },
+    s3TimeoutMs: ms(v.S3_TIMEOUT_SECONDS),
+    traffic: {
+      headersTimeoutMs: ms(v.HEADERS_TIMEOUT_SECONDS),
+      bodyIdleTimeoutMs: ms(v.BODY_IDLE_TIMEOUT_SECONDS),
+      requestTimeoutMs: ms(v.REQUEST_TIMEOUT_SECONDS),
+      uploadTimeoutMs: ms(v.UPLOAD_TIMEOUT_SECONDS),
+      idleTimeoutMs: ms(v.IDLE_TIMEOUT_SECONDS),
+      keepAliveTimeoutMs: ms(v.KEEP_ALIVE_TIMEOUT_SECONDS),
+      maxConnections: v.MAX_CONNECTIONS ?? 1000,
+      maxUploads: v.MAX_UPLOADS ?? 32,
+      maxUploadsPerClient: v.MAX_UPLOADS_PER_CLIENT ?? 8,
+      loginFailuresPerMinute: v.LOGIN_FAILURES_PER_MINUTE ?? 10,
+      readyTimeoutMs: ms(v.READY_TIMEOUT_SECONDS),
+      shutdownGraceMs: ms(v.SHUTDOWN_GRACE_SECONDS),
+    },
   });
+};
+
+/** The settings with every variable unset: what tests and embedders start from. */
+export const defaultConfig = (): Config => {
+  const config = loadConfig({});
+  if (E.isLeft(config)) throw new Error(`the defaults do not decode: ${config.left.join('; ')}`);
+  return config.right;
 };

@@ -1,5 +1,3 @@
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import type { LedgerDeps } from './application/deps.js';
@@ -8,9 +6,11 @@ import type { Logger } from './logger.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import { fsBlobStore } from './storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from './storage/blobs/s3-blob-store.js';
-import { openEmbeddedPostgres, type Ownership } from './storage/embedded-postgres.js';
+import { lockDataDir } from './storage/data-dir-lock.js';
+import { openEmbeddedPostgres } from './storage/embedded-postgres.js';
 import { pgEventStore } from './storage/pg-event-store.js';
-import { migrate, openPool } from './storage/postgres.js';
+import { CLI_POOL, migrate, openPool } from './storage/postgres.js';
+import { openTempArea } from './storage/temp-area.js';
 
 /** Everything a command needs, wired from the configuration: the one place adapters are chosen. */
 export interface Runtime {
@@ -22,16 +22,47 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** A start refused for a reason the operator can act on: printed as one line, without a stack. */
+export class StartRefused extends Error {}
+
 export const describeBackends = (config: Config): string =>
   `${config.databaseUrl === undefined ? 'embedded PostgreSQL' : 'PostgreSQL at DATABASE_URL'}, ` +
   `${config.s3 === undefined ? 'file-system blobs' : `S3 bucket ${config.s3.bucket} at ${config.s3.endPoint}`}`;
 
+const SERVE = 'serve';
+
+/**
+ * The embedded PostgreSQL of DATA_DIR. Whoever holds DATA_DIR's lock owns the cluster and stops
+ * it at the end; a second server is refused, and a CLI command run beside a live owner only
+ * attaches to the cluster, never stopping it.
+ */
+const embeddedPostgres = async (config: Config, logger: Logger, command: string) => {
+  const lock = await lockDataDir(config.dataDir, command);
+  if (!lock.held && command === SERVE) {
+    const { owner } = lock;
+    throw new StartRefused(
+      `DATA_DIR ${path.resolve(config.dataDir)} is in use by \`state-ledger ${owner.command}\` (pid ${owner.pid}); ` +
+        'stop it first, or give this server another DATA_DIR',
+    );
+  }
+  try {
+    const cluster = await openEmbeddedPostgres(config.dataDir, lock.held ? 'own' : 'borrow', (line) => logger.info(line));
+    return {
+      url: cluster.url,
+      stop: async () => {
+        await cluster.stop();
+        if (lock.held) await lock.release();
+      },
+    };
+  } catch (error) {
+    if (lock.held) await lock.release();
+    throw error;
+  }
+};
+
 /** Opens the database (embedded unless DATABASE_URL is set) and applies pending migrations. */
-export const openDatabase = async (config: Config, logger: Logger, ownership: Ownership) => {
-  const embedded =
-    config.databaseUrl === undefined
-      ? await openEmbeddedPostgres(config.dataDir, ownership, (line) => logger.info(line))
-      : undefined;
+export const openDatabase = async (config: Config, logger: Logger, command: string) => {
+  const embedded = config.databaseUrl === undefined ? await embeddedPostgres(config, logger, command) : undefined;
   const url = config.databaseUrl ?? embedded?.url ?? '';
   try {
     const applied = await migrate(url, (line) => logger.warn(line));
@@ -40,7 +71,8 @@ export const openDatabase = async (config: Config, logger: Logger, ownership: Ow
     await embedded?.stop();
     throw error;
   }
-  const pool = openPool(url);
+  const settings = command === SERVE ? config.postgres : CLI_POOL;
+  const pool = openPool(url, settings, (error) => logger.warn({ err: error }, 'a PostgreSQL connection failed'));
   return {
     url,
     pool,
@@ -51,23 +83,20 @@ export const openDatabase = async (config: Config, logger: Logger, ownership: Ow
   };
 };
 
-export const openRuntime = async (config: Config, logger: Logger, ownership: Ownership): Promise<Runtime> => {
-  const database = await openDatabase(config, logger, ownership);
+export const openRuntime = async (config: Config, logger: Logger, command: string): Promise<Runtime> => {
+  const database = await openDatabase(config, logger, command);
   try {
-    const blobs = config.s3 === undefined ? await fsBlobStore(path.join(config.dataDir, 'blobs')) : await s3BlobStore(config.s3);
-    // Private to this process's user: bodies hold secrets. Beside the blobs when blobs are files (so they link).
-    const tmpDir =
-      config.s3 === undefined
-        ? await fs.mkdir(path.join(config.dataDir, 'tmp'), { recursive: true, mode: 0o700 }).then(() => path.join(config.dataDir, 'tmp'))
-        : await fs.mkdtemp(path.join(os.tmpdir(), 'state-ledger-'));
+    const blobs =
+      config.s3 === undefined ? await fsBlobStore(path.join(config.dataDir, 'blobs')) : await s3BlobStore(config.s3);
+    const temp = await openTempArea(config.tmpDir, (removed) => logger.info({ removed, tmpDir: config.tmpDir }, 'removed temporary bodies left by stopped processes'));
     const ledger: LedgerDeps = {
       store: pgEventStore(database.pool),
       db: database.pool,
       blobs,
-      limits: { maxBytes: config.maxStateBytes, tmpDir },
+      limits: { maxBytes: config.maxStateBytes, tmpDir: temp.dir, idleTimeoutMs: config.traffic.bodyIdleTimeoutMs },
     };
     const close = async () => {
-      if (config.s3 !== undefined) await fs.rm(tmpDir, { recursive: true, force: true });
+      await temp.close();
       await database.close();
     };
     return { databaseUrl: database.url, pool: database.pool, blobs, ledger, close };

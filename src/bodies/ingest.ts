@@ -20,12 +20,15 @@ export interface BodyLimits {
   readonly maxBytes: number;
   /** A folder only this server can read: bodies hold secrets. */
   readonly tmpDir: string;
+  /** A body that sends no byte for this long is dropped (a stalled client must not hold a slot). */
+  readonly idleTimeoutMs: number;
 }
 
 /** Why a body is not stored. */
 export type BodyError =
   | { readonly type: 'EmptyBody' }
   | { readonly type: 'TooLarge'; readonly limit: number }
+  | { readonly type: 'BodyStalled'; readonly idleMs: number }
   | { readonly type: 'InvalidContentMd5' }
   | { readonly type: 'ContentMd5Mismatch'; readonly declared: string; readonly actual: string }
   | { readonly type: 'InvalidState'; readonly reason: string };
@@ -53,6 +56,7 @@ export const checkContentMd5 = (declared: string | undefined, actualBase64: stri
 };
 
 class DrainLimitExceeded extends Error {}
+class BodyStalled extends Error {}
 
 /**
  * Streams a state body to a temporary file while hashing, size-checking and validating it, so a
@@ -68,8 +72,14 @@ export const ingestState = async (source: Readable, declared: Declared, limits: 
   const md5 = createHash('md5');
   const inspector = new StateDocumentInspector();
   let size = 0;
+  let idle: NodeJS.Timeout | undefined;
+  const watch = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => inspect.destroy(new BodyStalled()), limits.idleTimeoutMs);
+  };
   const inspect = new Transform({
     transform(chunk: Buffer, _encoding, done) {
+      watch();
       size += chunk.length;
       if (size > limits.maxBytes + DRAIN_LIMIT) return done(new DrainLimitExceeded());
       if (size > limits.maxBytes) return done(); // over the limit: read on, keep nothing
@@ -81,12 +91,16 @@ export const ingestState = async (source: Readable, declared: Declared, limits: 
   });
   const out = createWriteStream(file, { mode: 0o600 });
   try {
+    watch();
     // Rejects if the sender goes away (even before this call) or the disk fails; resolves once all is flushed.
     await pipeline(source, inspect, out);
   } catch (error) {
     await fs.rm(file, { force: true });
     if (error instanceof DrainLimitExceeded) return E.left(tooLarge);
+    if (error instanceof BodyStalled) return E.left({ type: 'BodyStalled', idleMs: limits.idleTimeoutMs });
     throw error;
+  } finally {
+    clearTimeout(idle);
   }
 
   const discard = async <A>(result: E.Either<BodyError, A>) => {

@@ -9,7 +9,7 @@ import { loadConfig, type Config } from '../config.js';
 import { errorResponse } from '../http/errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { replay, type ReplayMode } from '../projections/replay.js';
-import { openDatabase, openRuntime } from '../runtime.js';
+import { openDatabase, openRuntime, StartRefused } from '../runtime.js';
 import { progress } from './progress.js';
 import { serve } from './serve.js';
 
@@ -29,7 +29,7 @@ const action =
     try {
       await run(config, logger, ...args);
     } catch (error) {
-      logger.error({ err: error }, 'failed');
+      if (!(error instanceof StartRefused)) logger.error({ err: error }, 'failed');
       process.stderr.write(`state-ledger: ${(error as Error).message}\n`);
       process.exitCode = 1;
     }
@@ -62,7 +62,7 @@ program
   .description('apply pending database migrations and exit')
   .action(
     action(async (config, logger) => {
-      const database = await openDatabase(config, logger, 'borrow');
+      const database = await openDatabase(config, logger, 'migrate');
       await database.close();
       process.stdout.write('migrations are up to date\n');
     }),
@@ -75,7 +75,7 @@ program
   .addOption(new Option('--until <time>', 'rebuild aside as of an RFC 3339 time and keep it for inspection').argParser(instant))
   .action(
     action(async (config, logger, options: { verify?: boolean; until?: Date }) => {
-      const database = await openDatabase(config, logger, 'borrow');
+      const database = await openDatabase(config, logger, 'replay');
       const bar = progress('replaying', logger);
       try {
         const mode: ReplayMode =
@@ -108,7 +108,7 @@ program
   .description('recompute every event hash chain and re-hash every stored body; exit 1 naming the first problem')
   .action(
     action(async (config, logger) => {
-      const runtime = await openRuntime(config, logger, 'borrow');
+      const runtime = await openRuntime(config, logger, 'verify');
       const bar = progress('verifying', logger);
       try {
         const total = (await runtime.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]?.n ?? 0;
@@ -139,7 +139,7 @@ program
   .option('--lock-id <id>', 'the lock ID to write under, when the state is locked by you')
   .action(
     action(async (config, logger, name: string, version: number, options: { reason: string; force?: boolean; lockId?: string }) => {
-      const runtime = await openRuntime(config, logger, 'borrow');
+      const runtime = await openRuntime(config, logger, 'rollback');
       try {
         const outcome = await rollbackState(runtime.ledger)(
           name,

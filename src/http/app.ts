@@ -1,13 +1,15 @@
 import express, { type ErrorRequestHandler } from 'express';
-import type { Users } from '../config.js';
 import type { LedgerDeps } from '../application/deps.js';
+import type { TrafficLimits, Users } from '../config.js';
 import type { Logger } from '../logger.js';
 import { timerWakeups, type EventWakeups } from '../storage/event-wakeups.js';
+import { faultOf } from '../storage/failures.js';
 import { auditRoutes } from './audit-routes.js';
-import { historyRoutes } from './history-routes.js';
 import { basicAuth } from './auth.js';
-import { badRequest, sendError } from './errors.js';
-import { healthRoute } from './health.js';
+import { badRequest, failureResponse, sendError, sendResponse } from './errors.js';
+import { refuseEncodedBodies, refuseForeignOrigins, securityHeaders, strictQuery } from './guards.js';
+import { healthRoutes } from './health.js';
+import { historyRoutes } from './history-routes.js';
 import { protocolRoutes } from './protocol-routes.js';
 import { requestId } from './request-context.js';
 import { stateRoutes } from './state-routes.js';
@@ -15,31 +17,45 @@ import { stateRoutes } from './state-routes.js';
 export interface AppDeps extends LedgerDeps {
   readonly users: Users;
   readonly logger: Logger;
+  readonly traffic: TrafficLimits;
+  /** Origins besides the server's own that may send state-changing requests (ALLOWED_ORIGINS). */
+  readonly allowedOrigins?: readonly string[];
   /** Express's `trust proxy` value (TRUST_PROXY); unset trusts no proxy. */
   readonly trustProxy?: string | undefined;
   /** Wakes long polls of the global feed; without it they re-read on a timer. */
   readonly wakeups?: EventWakeups;
 }
 
+/** body-parser's and express's own 4xx errors, in words instead of their internal type names. */
+const frameworkMessage = (error: { status?: number; type?: string }): string =>
+  error.type === 'entity.too.large'
+    ? 'the body is too large'
+    : error.type === 'request.aborted'
+      ? 'the request was aborted before its body arrived'
+      : error.type?.startsWith('encoding') || error.type === 'charset.unsupported'
+        ? 'the body must be UTF-8 text'
+        : 'the request could not be read (a path segment that is not valid percent-encoded UTF-8, say)';
+
 /**
- * Errors nobody turned into a value: body-parser's own 4xx (too large, aborted) keep their status;
- * anything else is the server failing, logged, and answered 500 without internals.
+ * Errors nobody turned into a value. A dependency failing answers 503 (507 for a full disk), a bug
+ * 500; always JSON, never a stack or a path; every one is logged.
  */
 const lastResort =
   (logger: Logger): ErrorRequestHandler =>
-  (error: { status?: number; type?: string; message?: string }, req, res, _next) => {
-    if (res.headersSent) return void res.destroy();
-    // The client went away mid-request (e.g. an aborted upload): nobody to answer, nothing failed here.
-    if (req.socket.destroyed) {
-      logger.info({ method: req.method, url: req.originalUrl, requestId: res.locals.requestId }, 'client went away');
-      return;
+  (error: { status?: number; type?: string }, req, res, _next) => {
+    const context = { method: req.method, url: req.originalUrl, requestId: res.locals.requestId };
+    if (res.headersSent || req.socket == null || req.socket.destroyed) {
+      // Mid-answer (a body stream failing) or the client gone: nobody to answer.
+      logger.warn({ ...context, err: error }, 'request ended early');
+      return void res.destroy();
     }
     if (error.status === 413) return sendError(res, { type: 'TooLarge', limit: 64 * 1024 });
-    if (typeof error.status === 'number' && error.status >= 400 && error.status < 500) {
-      return sendError(res, badRequest(error.type ?? 'bad_request', error.message ?? 'bad request'));
+    if (typeof error.status === 'number' && error.status >= 400 && error.status < 500 && faultOf(error) === undefined) {
+      return sendError(res, badRequest('bad_request', frameworkMessage(error)));
     }
-    logger.error({ err: error, method: req.method, url: req.originalUrl, requestId: res.locals.requestId }, 'request failed');
-    res.status(500).json({ error: 'internal', message: 'the server failed to handle the request; see its log' });
+    const response = failureResponse(error);
+    logger.error({ ...context, err: error, status: response.status }, 'request failed');
+    sendResponse(res, response);
   };
 
 export const createApp = (deps: AppDeps): express.Express => {
@@ -47,9 +63,10 @@ export const createApp = (deps: AppDeps): express.Express => {
   app.disable('x-powered-by');
   app.disable('etag'); // we set content ETags ourselves
   if (deps.trustProxy !== undefined) app.set('trust proxy', /^\d+$/.test(deps.trustProxy) ? Number(deps.trustProxy) : deps.trustProxy);
-  app.use(requestId);
-  app.use(healthRoute(deps));
-  app.use(basicAuth(deps.users));
+  app.use(requestId, securityHeaders);
+  app.use(healthRoutes({ ...deps, readyTimeoutMs: deps.traffic.readyTimeoutMs }));
+  app.use(refuseForeignOrigins(deps.allowedOrigins ?? []), refuseEncodedBodies, strictQuery);
+  app.use(basicAuth({ users: deps.users, logger: deps.logger, failuresPerMinute: deps.traffic.loginFailuresPerMinute }));
   app.use(stateRoutes(deps));
   app.use(historyRoutes(deps));
   app.use(auditRoutes({ ...deps, wakeups: deps.wakeups ?? timerWakeups }));

@@ -1,7 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
-import { PathReporter } from 'io-ts/lib/PathReporter.js';
 import { isStorable } from '../events/storable-string.js';
 import { badRequest, type RequestError } from './errors.js';
 
@@ -31,15 +30,34 @@ const PositiveIntFromString = new t.Type<number, string, unknown>(
   String,
 );
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
 
-/** An instant written as RFC 3339 with its offset, e.g. 2026-11-25T08:00:00Z. */
+const daysIn = (year: number, month: number): number => new Date(Date.UTC(year, month, 0)).getUTCDate();
+
+/**
+ * An instant written as RFC 3339 with its offset, e.g. 2026-11-25T08:00:00Z. Every part must be
+ * in range: JavaScript's Date would silently read 2026-02-30 as March 2.
+ */
+export const parseInstant = (text: string): Date | undefined => {
+  const match = RFC3339.exec(text);
+  if (match === null) return undefined;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const offsetHours = match[8] === undefined ? 0 : Number(match[8]);
+  const offsetMinutes = match[9] === undefined ? 0 : Number(match[9]);
+  const inRange =
+    year >= 1 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) &&
+    hour <= 23 && minute <= 59 && second <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
+  if (!inRange) return undefined;
+  const date = new Date(text.replace(' ', 'T'));
+  return Number.isNaN(date.getTime()) ? undefined : date;
+};
+
 const InstantFromString = new t.Type<Date, string, unknown>(
   'RFC3339',
   (u): u is Date => u instanceof Date,
   (u, c) => {
-    const date = typeof u === 'string' && RFC3339.test(u) ? new Date(u) : undefined;
-    return date !== undefined && !Number.isNaN(date.getTime()) ? t.success(date) : t.failure(u, c);
+    const date = typeof u === 'string' ? parseInstant(u) : undefined;
+    return date === undefined ? t.failure(u, c) : t.success(date);
   },
   (d) => d.toISOString(),
 );
@@ -87,38 +105,62 @@ export const noQuery: Decode<Record<string, never>> = () => E.right({});
 export const decodeRequest = <P, Q>(req: { params: unknown; query: unknown }, params: Decode<P>, query: Decode<Q>) =>
   pipe(E.Do, E.apS('params', params(req.params)), E.apS('query', query(req.query)));
 
-/** Decodes one input at the edge; the 400 message is io-ts's own account of what was wrong. */
+/** A client's value as a message may quote it: short, and as JSON so nothing in it is taken for markup. */
+const quoted = (value: unknown): string => {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text);
+};
+
+/**
+ * Decodes one input at the edge. A failure becomes one sentence naming the first field that is
+ * wrong and what it expects (`fields` says it in words), never io-ts's account of its types.
+ */
 export const decodeInput =
-  <A>(codec: t.Decoder<unknown, A>, code: string, what: string) =>
+  <A>(codec: t.Decoder<unknown, A>, code: string, fields: Readonly<Record<string, string>>, whole: string) =>
   (input: unknown): E.Either<RequestError, A> =>
     pipe(
       codec.decode(input),
-      E.mapLeft((errors) =>
-        badRequest(code, `${what}: ${PathReporter.report(E.left(errors)).join('; ')}`),
-      ),
+      E.mapLeft((errors) => {
+        const error = errors[0];
+        const field = error?.context.map((entry) => entry.key).find((key) => Object.hasOwn(fields, key));
+        if (error === undefined || field === undefined) return badRequest(code, whole);
+        const value = error.context.find((entry) => entry.key === field)?.actual;
+        const got = value === undefined ? 'it is missing' : Array.isArray(value) && typeof value[0] === 'string' ? 'it was given more than once' : `got ${quoted(value)}`;
+        return badRequest(code, `${field} must be ${fields[field]}; ${got}`);
+      }),
     );
 
-export const decodeStateParams = decodeInput(
-  StateParams,
-  'invalid_name',
-  'state names match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$',
-);
-export const decodeVersionParams = decodeInput(VersionParams, 'invalid_version', 'expected a state name and a version number');
-export const decodeWriteQuery = decodeInput(WriteQuery, 'invalid_lock_id', 'ID must be a single non-empty lock ID');
+const NAME = 'a state name: letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128 characters';
+const VERSION = 'a version number (1, 2, 3, ...)';
+const INSTANT = 'an RFC 3339 time with an offset, such as 2026-11-25T08:00:00Z';
+const FORMAT = 'json or table';
+const PAGE = 'a positive integer (a page holds at most 1000)';
+
+export const decodeStateParams = decodeInput(StateParams, 'invalid_name', { name: NAME }, `the state name must be ${NAME}`);
+export const decodeVersionParams = decodeInput(VersionParams, 'invalid_version', { name: NAME, version: VERSION }, `expected a state name and ${VERSION}`);
+export const decodeWriteQuery = decodeInput(WriteQuery, 'invalid_lock_id', { ID: 'a non-empty lock ID, given once' }, 'ID must be a non-empty lock ID, given once');
 export const decodeVersionsQuery = decodeInput(
   VersionsQuery,
   'invalid_query',
-  'limit and before must be positive integers, at an RFC 3339 time, format json or table',
+  { limit: PAGE, before: VERSION, at: INSTANT, format: FORMAT },
+  'the query is not valid',
 );
-export const decodeAtQuery = decodeInput(AtQuery, 'invalid_query', 'at must be an RFC 3339 time such as 2026-11-25T08:00:00Z');
+export const decodeAtQuery = decodeInput(AtQuery, 'invalid_query', { at: INSTANT }, `at must be ${INSTANT}`);
 export const decodeEventsQuery = decodeInput(
   EventsQuery,
   'invalid_query',
-  `after must be a non-negative integer, limit a positive one, wait a number of seconds up to ${MAX_WAIT_SECONDS}`,
+  {
+    after: 'a position: a non-negative integer',
+    limit: PAGE,
+    wait: `a number of seconds from 0 to ${MAX_WAIT_SECONDS}`,
+    format: FORMAT,
+  },
+  'the query is not valid',
 );
-export const decodeDiffQuery = decodeInput(DiffQuery, 'invalid_query', 'from and to must be version numbers');
+export const decodeDiffQuery = decodeInput(DiffQuery, 'invalid_query', { from: VERSION, to: VERSION, format: FORMAT }, 'from and to must be version numbers');
 export const decodeRollbackBody = decodeInput(
   RollbackBody,
   'invalid_rollback',
-  'the body must be {"version": <positive integer>, "reason": "<non-empty text>", "force": <optional boolean>}',
+  { version: `${VERSION} as a JSON number`, reason: 'non-empty text saying why', force: 'true or false' },
+  'the body must be a JSON object: {"version": <version number>, "reason": "<why>", "force": <optional true or false>}',
 );

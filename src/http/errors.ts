@@ -2,6 +2,7 @@ import type { Response } from 'express';
 import type { BodyError } from '../bodies/ingest.js';
 import type { CommandError } from '../commands/errors.js';
 import { assertNever } from '../commands/state.js';
+import { faultOf } from '../storage/failures.js';
 
 /** Refusals found at the edge, before any command is decided. */
 export type RequestError =
@@ -9,7 +10,17 @@ export type RequestError =
   | { readonly type: 'NotFound'; readonly message: string }
   | { readonly type: 'Unprocessable'; readonly code: string; readonly message: string }
   | { readonly type: 'Conflict'; readonly code: string; readonly message: string }
-  | { readonly type: 'Unauthorized' };
+  | { readonly type: 'Unauthorized' }
+  /** A state-changing request sent from a web page of another site. */
+  | { readonly type: 'ForeignOrigin'; readonly origin: string }
+  | { readonly type: 'UnsupportedEncoding'; readonly encoding: string }
+  /** Too many uploads at once from this client. */
+  | { readonly type: 'TooManyUploads'; readonly limit: number }
+  /** The server has as much of some work in hand as it takes; a retry shortly will do. */
+  | { readonly type: 'ServerBusy'; readonly message: string }
+  | { readonly type: 'TooManyLoginFailures'; readonly retryAfterSeconds: number }
+  /** The request did not arrive in full within its time. */
+  | { readonly type: 'RequestTimeout'; readonly ms: number };
 
 export type HttpError = CommandError | BodyError | RequestError;
 
@@ -22,6 +33,9 @@ export interface ErrorResponse {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** Answers that leave a request body unread must close the connection: its bytes would be taken for the next request. */
+const CLOSE = { Connection: 'close' };
+
 const problem = (status: number, error: string, message: string, headers?: Record<string, string>): ErrorResponse => ({
   status,
   body: { error, message },
@@ -31,7 +45,7 @@ const problem = (status: number, error: string, message: string, headers?: Recor
 /**
  * The one place where errors become HTTP statuses (and the CLI's messages). Lock conflicts answer
  * the holder's LockInfo as the body, because both clients parse it to print who holds the lock.
- * Nothing here is a 5xx: the clients retry those.
+ * Nothing here but a busy server is a 5xx: the clients retry those.
  */
 export const errorResponse = (error: HttpError): ErrorResponse => {
   switch (error.type) {
@@ -51,12 +65,20 @@ export const errorResponse = (error: HttpError): ErrorResponse => {
         'lineage_mismatch',
         `the version's lineage ${error.target} differs from the current lineage ${error.head}; send "force": true to restore it anyway`,
       );
+    case 'SerialExhausted':
+      return problem(
+        409,
+        'serial_exhausted',
+        `the state's serial is already ${error.serial}, the largest Terraform can count to, so a rollback cannot give the restored version a higher one`,
+      );
     case 'RollbackStale':
       return problem(409, 'conflict', 'the state changed while the rollback was prepared; try again');
     case 'EmptyBody':
       return problem(400, 'empty_body', 'the body is empty; a state push needs a JSON state');
     case 'TooLarge':
-      return problem(413, 'too_large', `the body exceeds the limit of ${error.limit} bytes`, { Connection: 'close' });
+      return problem(413, 'too_large', `the body exceeds the limit of ${error.limit} bytes`, CLOSE);
+    case 'BodyStalled':
+      return problem(408, 'body_stalled', `no byte of the body arrived for ${error.idleMs / 1000} s; the upload was dropped`, CLOSE);
     case 'InvalidContentMd5':
       return problem(400, 'invalid_content_md5', 'Content-MD5 must be a base64 MD5 digest');
     case 'ContentMd5Mismatch':
@@ -75,13 +97,51 @@ export const errorResponse = (error: HttpError): ErrorResponse => {
       return problem(401, 'unauthorized', 'valid HTTP Basic credentials are required', {
         'WWW-Authenticate': 'Basic realm="state-ledger", charset="UTF-8"',
       });
+    case 'ForeignOrigin':
+      return problem(
+        403,
+        'foreign_origin',
+        `state-changing requests from web pages of ${error.origin} are refused; add the origin to ALLOWED_ORIGINS to allow them`,
+      );
+    case 'UnsupportedEncoding':
+      return problem(415, 'unsupported_encoding', `Content-Encoding ${error.encoding} is not accepted; send the body uncompressed`);
+    case 'TooManyUploads':
+      return problem(429, 'too_many_uploads', `this client already has ${error.limit} uploads in progress; retry when one has finished`, {
+        ...CLOSE,
+        'Retry-After': '2',
+      });
+    case 'ServerBusy':
+      return problem(503, 'server_busy', error.message, { ...CLOSE, 'Retry-After': '2' });
+    case 'TooManyLoginFailures':
+      return problem(429, 'too_many_login_failures', 'too many failed logins from this address; wait before trying again', {
+        ...CLOSE,
+        'Retry-After': String(error.retryAfterSeconds),
+      });
+    case 'RequestTimeout':
+      return problem(408, 'request_timeout', `the request did not arrive in full within ${error.ms / 1000} s`, CLOSE);
     default:
       return assertNever(error);
   }
 };
 
-export const sendError = (res: Response, error: HttpError): void => {
-  const { status, body, headers } = errorResponse(error);
+export const sendError = (res: Response, error: HttpError): void => sendResponse(res, errorResponse(error));
+
+/**
+ * An error nobody turned into a value: a dependency failing (503, the clients retry; 507 for a
+ * full disk) or a bug (500). Never a stack trace or a path in the body; the log has the details.
+ */
+export const failureResponse = (error: unknown): ErrorResponse => {
+  const fault = faultOf(error);
+  if (fault === undefined) return problem(500, 'internal', 'the server failed to handle the request; see its log');
+  if (fault.problem === 'full') {
+    return problem(507, 'insufficient_storage', `the server's ${fault.dependency === 'disk' ? 'disk' : 'database'} is full; retry once space has been freed`, {
+      'Retry-After': '30',
+    });
+  }
+  return problem(503, 'unavailable', `the server's ${fault.dependency} is unavailable; retry shortly`, { 'Retry-After': '5' });
+};
+
+export const sendResponse = (res: Response, { status, body, headers }: ErrorResponse): void => {
   for (const [name, value] of Object.entries(headers ?? {})) res.setHeader(name, value);
   res.status(status).json(body);
 };

@@ -1,8 +1,10 @@
 import express from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import type { LedgerDeps } from '../application/deps.js';
+import type { TrafficLimits } from '../config.js';
 import { rollbackState } from '../application/rollback-state.js';
-import { diffStates, formatDiff } from '../history/state-diff.js';
+import { diffRunner, type DiffRefusal } from '../history/diff-runner.js';
+import { formatDiff, MAX_DIFF_DEPTH } from '../history/state-diff.js';
 import { currentBody, findVersion, listVersions, stateKnown, type VersionEntry } from '../projections/queries.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
 import {
@@ -15,14 +17,21 @@ import {
   decodeWriteQuery,
   noQuery,
 } from './codecs.js';
-import { notFound, sendError } from './errors.js';
+import { notFound, sendError, type HttpError } from './errors.js';
 import { pageSize } from './paging.js';
 import { commandMetadata } from './request-context.js';
 import { sendBody } from './send-body.js';
+import { readSmallJson, smallBody } from './small-body.js';
 import { sendTable, wantsTable } from './text-table.js';
 
-/** A diff parses both versions whole: bounded so one request cannot exhaust the server's memory. */
-const DIFF_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * A diff parses both versions whole, in a worker thread, one pair at a time: bounded in size, heap
+ * and time so that no request can exhaust the server's memory or hold its event loop.
+ */
+const DIFF_MAX_BYTES = 32 * 1024 * 1024;
+const DIFF_HEAP_MB = 768;
+const DIFF_TIMEOUT_MS = 60_000;
+const DIFF_MAX_WAITING = 16;
 
 const versionJson = (v: VersionEntry) => ({
   version: v.version,
@@ -43,18 +52,39 @@ const versionJson = (v: VersionEntry) => ({
   lock_id: v.lock_id,
 });
 
-const readJson = async (blobs: BlobStore, entry: VersionEntry): Promise<unknown> => {
+/** A version's bytes in a buffer of their own (it is handed over to the diff worker, not copied). */
+const readBytes = async (blobs: BlobStore, entry: VersionEntry): Promise<Uint8Array> => {
   const stream = await blobs.get(entry.blob_key);
   if (stream === null) throw new Error(`blob ${entry.blob_key} of version ${entry.version} is missing from the blob store`);
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  const bytes = new Uint8Array(entry.size);
+  let filled = 0;
+  for await (const chunk of stream) {
+    const piece = chunk as Buffer;
+    if (filled + piece.length > bytes.length) throw new Error(`blob ${entry.blob_key} is longer than the ${entry.size} bytes recorded`);
+    bytes.set(piece, filled);
+    filled += piece.length;
+  }
+  if (filled !== bytes.length) throw new Error(`blob ${entry.blob_key} is shorter than the ${entry.size} bytes recorded`);
+  return bytes;
 };
 
+const DIFF_REFUSALS: Record<Exclude<DiffRefusal, 'busy'>, string> = {
+  too_deep: `a version holds values nested more than ${MAX_DIFF_DEPTH} levels deep, which the server does not compare`,
+  unreadable: 'a version is not readable JSON',
+  too_large: 'comparing these versions needs more memory than the server gives a diff; download both and compare them locally',
+  too_slow: 'comparing these versions took too long; download both and compare them locally',
+};
+
+const refusalError = (refusal: DiffRefusal): HttpError =>
+  refusal === 'busy'
+    ? { type: 'ServerBusy', message: 'the server is comparing other versions right now; retry shortly' }
+    : { type: 'Unprocessable', code: refusal === 'too_deep' ? 'too_deep_to_diff' : 'cannot_diff', message: DIFF_REFUSALS[refusal] };
+
 /** Versions, their bytes, diffs between them, and rollback to one of them. */
-export const historyRoutes = (deps: LedgerDeps): express.Router => {
+export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimits }): express.Router => {
   const { db, blobs } = deps;
   const rollback = rollbackState(deps);
+  const diffs = diffRunner({ heapMb: DIFF_HEAP_MB, timeoutMs: DIFF_TIMEOUT_MS, maxWaiting: DIFF_MAX_WAITING });
   const router = express.Router();
 
   router.get('/states/:name/versions', async (req, res) => {
@@ -115,16 +145,17 @@ export const historyRoutes = (deps: LedgerDeps): express.Router => {
         message: `version ${encrypted.version} is an OpenTofu-encrypted state; the server cannot read it to compare`,
       });
     }
-    const diff = diffStates(from === undefined ? null : await readJson(blobs, from), await readJson(blobs, to));
+    const diff = await diffs.diff(async () => ({ from: from === undefined ? null : await readBytes(blobs, from), to: await readBytes(blobs, to) }));
+    if (typeof diff === 'string') return sendError(res, refusalError(diff));
     if (wantsTable(req)) return void res.type('text/plain').send(formatDiff(diff));
     res.json({ name, from: from?.version ?? null, to: to.version, ...diff });
   });
 
-  router.post('/states/:name/rollback', express.json({ limit: '64kb', type: () => true }), async (req, res) => {
+  router.post('/states/:name/rollback', ...smallBody(deps.traffic.requestTimeoutMs), async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeWriteQuery);
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params, query } = input.right;
-    const body = decodeRollbackBody(req.body);
+    const body = E.flatMap(readSmallJson(req), decodeRollbackBody);
     if (E.isLeft(body)) return sendError(res, body.left);
     const { version, reason, force } = body.right;
     const outcome = await rollback(params.name, { version, reason, force: force ?? false, lockId: query.ID ?? null }, commandMetadata(req, res));

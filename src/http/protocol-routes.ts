@@ -1,40 +1,32 @@
-import { createHash } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import type { LedgerDeps } from '../application/deps.js';
 import { pushState } from '../application/push-state.js';
-import { checkContentMd5 } from '../bodies/ingest.js';
+import type { TrafficLimits } from '../config.js';
 import type { Command } from '../commands/commands.js';
 import { handleCommand } from '../commands/handler.js';
 import { LockInfoCodec, type LockInfo } from '../events/lock-info.js';
+import { isStorable } from '../events/storable-string.js';
 import { currentBody, findVersion, versionAt } from '../projections/queries.js';
-import { decodeAtQuery, decodeRequest, decodeStateParams, decodeWriteQuery, noQuery } from './codecs.js';
-import { badRequest, sendError, type HttpError, type RequestError } from './errors.js';
+import { decodeAtQuery, decodeInput, decodeRequest, decodeStateParams, decodeWriteQuery, noQuery } from './codecs.js';
+import { badRequest, sendError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
 import { sendBody } from './send-body.js';
+import { readSmallJson, smallBody } from './small-body.js';
+import { uploadSlots } from './upload-slots.js';
 
-/** Lock and unlock bodies are a LockInfo: small, so read whole (and MD5-checked like the clients send it). */
-const smallBody = express.raw({ type: () => true, limit: '64kb' });
+const LOCK_TEXT = 'text without NUL characters';
+const decodeLockInfoFields = decodeInput(
+  LockInfoCodec,
+  'invalid_lock_info',
+  { ID: 'a non-empty string', Operation: LOCK_TEXT, Info: LOCK_TEXT, Who: LOCK_TEXT, Version: LOCK_TEXT, Created: LOCK_TEXT, Path: LOCK_TEXT },
+  'the body must be a LockInfo JSON object with a non-empty string ID',
+);
 
-const readSmallJson = (req: Request): E.Either<HttpError, unknown> => {
-  const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-  const md5 = checkContentMd5(req.get('content-md5'), createHash('md5').update(raw).digest('base64'));
-  if (E.isLeft(md5)) return md5;
-  if (raw.toString('utf8').trim() === '') return E.right(undefined);
-  try {
-    return E.right(JSON.parse(raw.toString('utf8')) as unknown);
-  } catch (error) {
-    return E.left(badRequest('invalid_json', `the body is not valid JSON: ${(error as Error).message}`));
-  }
-};
-
-const decodeLockInfo = (body: unknown): E.Either<RequestError, LockInfo> => {
-  const decoded = LockInfoCodec.decode(body);
-  if (E.isLeft(decoded) || decoded.right.ID === '') {
-    return E.left(badRequest('invalid_lock_info', 'the body must be a LockInfo JSON object with a non-empty string ID'));
-  }
-  return decoded;
-};
+const decodeLockInfo = (body: unknown): E.Either<RequestError, LockInfo> =>
+  E.flatMap(decodeLockInfoFields(body), (info) =>
+    info.ID === '' ? E.left(badRequest('invalid_lock_info', 'ID must be a non-empty string; got ""')) : E.right(info),
+  );
 
 /** Both force-unlock dialects: Terraform sends no body, OpenTofu 1.10+ sends only the ID. */
 const unlockTarget = (body: unknown): E.Either<RequestError, string | null> => {
@@ -43,13 +35,15 @@ const unlockTarget = (body: unknown): E.Either<RequestError, string | null> => {
     return E.left(badRequest('invalid_lock_info', 'the body must be empty or a LockInfo JSON object'));
   }
   const id = (body as { ID?: unknown }).ID;
-  if (id !== undefined && typeof id !== 'string') return E.left(badRequest('invalid_lock_info', 'ID must be a string'));
+  if (id !== undefined && (typeof id !== 'string' || !isStorable(id))) return E.left(badRequest('invalid_lock_info', 'ID must be a string without NUL characters'));
   return E.right(id === undefined || id === '' ? null : id);
 };
 
 /** The Terraform/OpenTofu http backend protocol, exactly as both clients speak it. */
-export const protocolRoutes = (deps: LedgerDeps): express.Router => {
-  const { store, db, blobs } = deps;
+export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimits }): express.Router => {
+  const { store, db, blobs, traffic } = deps;
+  const small = smallBody(traffic.requestTimeoutMs);
+  const slots = uploadSlots(traffic);
   const run = handleCommand(store);
   const push = pushState(deps);
   const router = express.Router();
@@ -58,7 +52,7 @@ export const protocolRoutes = (deps: LedgerDeps): express.Router => {
   const runAndReply = async (req: Request, res: Response, name: string, command: Command, reply: (events: number) => unknown) => {
     const outcome = await run(name, command, commandMetadata(req, res))();
     if (E.isLeft(outcome)) return sendError(res, outcome.left);
-    res.status(200).json(reply(outcome.right.length));
+    res.status(200).json(reply(outcome.right.events.length));
   };
 
   router.get('/states/:name', async (req, res) => {
@@ -86,8 +80,8 @@ export const protocolRoutes = (deps: LedgerDeps): express.Router => {
     if (E.isLeft(outcome)) return sendError(res, outcome.left);
     res.status(200).json(outcome.right);
   };
-  router.post('/states/:name', update);
-  router.put('/states/:name', update);
+  router.post('/states/:name', slots, update);
+  router.put('/states/:name', slots, update);
 
   router.delete('/states/:name', async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeWriteQuery);
@@ -106,9 +100,9 @@ export const protocolRoutes = (deps: LedgerDeps): express.Router => {
     if (E.isLeft(info)) return sendError(res, info.left);
     await runAndReply(req, res, params.name, { type: 'LockState', lock: info.right }, () => info.right);
   };
-  router.lock('/states/:name', smallBody, lock);
-  router.post('/states/:name/lock', smallBody, lock);
-  router.lock('/states/:name/lock', smallBody, lock);
+  router.lock('/states/:name', ...small, lock);
+  router.post('/states/:name/lock', ...small, lock);
+  router.lock('/states/:name/lock', ...small, lock);
 
   const unlock = async (req: Request, res: Response) => {
     const input = decodeRequest(req, decodeStateParams, noQuery);
@@ -121,9 +115,9 @@ export const protocolRoutes = (deps: LedgerDeps): express.Router => {
       forced: target.right === null && events > 0,
     }));
   };
-  router.unlock('/states/:name', smallBody, unlock);
-  router.post('/states/:name/unlock', smallBody, unlock);
-  router.unlock('/states/:name/unlock', smallBody, unlock);
+  router.unlock('/states/:name', ...small, unlock);
+  router.post('/states/:name/unlock', ...small, unlock);
+  router.unlock('/states/:name/unlock', ...small, unlock);
 
   return router;
 };

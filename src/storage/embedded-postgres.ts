@@ -5,6 +5,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { readIfExists } from './files.js';
+import { isAlive } from './processes.js';
 
 const execFile = promisify(execFileCallback);
 
@@ -45,20 +47,6 @@ const freePort = (): Promise<number> =>
       server.close(() => resolve(port));
     });
   });
-
-const readIfExists = (file: string): Promise<string | undefined> =>
-  fs.readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)));
-
-/** A live process, not a zombie left unreaped (its postmaster.pid would still be lying about it). */
-const isAlive = async (pid: number): Promise<boolean> => {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  const stat = await readIfExists(`/proc/${pid}/stat`);
-  return stat === undefined || stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-};
 
 /** postmaster.pid names the running postmaster's PID (line 1) and port (line 4). */
 const runningPostmaster = async (clusterDir: string): Promise<{ pid: number; port: number } | undefined> => {

@@ -23,7 +23,7 @@ export const timerWakeups: EventWakeups = {
 export const listenForEvents = async (url: string, logger: Logger): Promise<EventWakeups> => {
   // pg-listen is CommonJS with a transpiled default export.
   const subscriber = pgListen.default(
-    { connectionString: url },
+    { connectionString: url, connectionTimeoutMillis: 5000 },
     { retryTimeout: 0, retryLimit: Infinity, retryInterval: (attempt: number) => Math.min(500 * 2 ** attempt, 5000) },
   );
   const waiters = new Set<() => void>();

@@ -3,8 +3,8 @@ import { defaultClient, newLockInfo, seedStyleClient, stateDocument } from '../s
 import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
 import { pgEventStore } from '../../src/storage/pg-event-store.js';
-import { openPool } from '../../src/storage/postgres.js';
-import { listen, PASSWORD, startServer, USER } from '../support/server.js';
+import { CLI_POOL, openPool } from '../../src/storage/postgres.js';
+import { bodyLimits, listen, PASSWORD, startServer, TRAFFIC, USER } from '../support/server.js';
 import { tempDir } from '../support/services.js';
 
 t.test('50 concurrent lockers with distinct IDs: exactly one wins, every loser sees its ID', async (t) => {
@@ -33,7 +33,8 @@ t.test('50 concurrent lockers with distinct IDs: exactly one wins, every loser s
 });
 
 t.test('concurrent unlocked pushes each get their own version or a clean 409', async (t) => {
-  const server = await startServer(t);
+  // Ten uploads from one address at once: above the default per-client cap, which is tested elsewhere.
+  const server = await startServer(t, { traffic: { maxUploadsPerClient: 16 } });
   const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => defaultClient(server.baseUrl, 'racy').put(stateDocument(i))));
   const accepted = replies.filter((r) => r.status === 200);
   t.ok(accepted.length >= 1);
@@ -45,7 +46,7 @@ t.test('concurrent unlocked pushes each get their own version or a clean 409', a
 t.test('two server processes on one PostgreSQL and one bucket: still exactly one lock holder', async (t) => {
   const first = await startServer(t);
   // A second server with its own connection pool and blob client on the same database and bucket.
-  const secondPool = openPool(first.db.url);
+  const secondPool = openPool(first.db.url, CLI_POOL);
   t.teardown(() => secondPool.end());
   const secondUrl = await listen(
     t,
@@ -54,8 +55,9 @@ t.test('two server processes on one PostgreSQL and one bucket: still exactly one
       db: secondPool,
       blobs: first.blobs,
       users: new Map([[USER, PASSWORD]]),
-      limits: { maxBytes: 1 << 20, tmpDir: await tempDir(t) },
+      limits: bodyLimits(await tempDir(t), 1 << 20),
       logger: createLogger('silent'),
+      traffic: TRAFFIC,
     }),
   );
   const servers = [first.baseUrl, secondUrl];

@@ -10,7 +10,7 @@ import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
 import { pgEventStore } from '../../src/storage/pg-event-store.js';
 import { defaultClient, stateDocument } from '../support/go-client.js';
-import { listen, startServer } from '../support/server.js';
+import { bodyLimits, listen, startServer, TRAFFIC } from '../support/server.js';
 import { freshDatabase, freshS3Config, tempDir } from '../support/services.js';
 
 t.test('a failed upload answers an error and leaves no version', async (t) => {
@@ -22,8 +22,9 @@ t.test('a failed upload answers an error and leaves no version', async (t) => {
     db: db.pool,
     blobs: await s3BlobStore(s3),
     users: new Map([['u', 'p']]),
-    limits: { maxBytes: 1 << 20, tmpDir: dir },
+    limits: bodyLimits(dir, 1 << 20),
     logger: createLogger('silent'),
+    traffic: TRAFFIC,
   });
   const client = defaultClient(await listen(t, app), 'fragile', { username: 'u', password: 'p' });
   t.equal((await client.put(stateDocument(1))).status, 200);
@@ -36,14 +37,15 @@ t.test('a failed upload answers an error and leaves no version', async (t) => {
   await minio.removeBucket(s3.bucket);
 
   const failed = await client.put(stateDocument(2));
-  t.equal(failed.status, 500, 'the server is really failing: a 5xx the client will retry');
-  t.match(JSON.parse(failed.body.toString()), { error: 'internal' });
+  t.equal(failed.status, 503, 'the object store is failing: a 503 the client will retry');
+  t.equal(failed.headers.get('retry-after'), '5');
+  t.strictSame(JSON.parse(failed.body.toString()), { error: 'unavailable', message: "the server's object store is unavailable; retry shortly" });
   const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM events WHERE type = 'StatePushed'");
   t.equal(rows[0].n, 1, 'no event for the lost body');
   t.same(await fs.readdir(dir), [], 'no temporary file left behind');
 });
 
-t.test('/healthz is 503 naming what does not answer', async (t) => {
+t.test('/readyz and /healthz are 503 saying what does not answer, and nothing more', async (t) => {
   const dir = await tempDir(t);
   const blobs = await fsBlobStore(path.join(dir, 'blobs'));
   const deadPool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
@@ -53,22 +55,27 @@ t.test('/healthz is 503 naming what does not answer', async (t) => {
     db: deadPool,
     blobs,
     users: new Map([['u', 'p']]),
-    limits: { maxBytes: 1 << 20, tmpDir: dir },
+    limits: bodyLimits(dir, 1 << 20),
     logger: createLogger('silent'),
+    traffic: TRAFFIC,
   });
   const baseUrl = await listen(t, app);
   await fs.rm(path.join(dir, 'blobs'), { recursive: true });
-  const response = await fetch(`${baseUrl}/healthz`);
-  t.equal(response.status, 503);
-  const body = await response.json();
-  t.equal(body.status, 'unavailable');
-  t.match(body.postgres, /ECONNREFUSED|connect/);
-  t.match(body.blobs, /ENOENT/);
+  for (const route of ['/readyz', '/healthz']) {
+    const response = await fetch(`${baseUrl}${route}`);
+    t.equal(response.status, 503, route);
+    t.strictSame(await response.json(), { status: 'unavailable', postgres: 'unavailable', blobs: 'unavailable' }, `${route}: no paths, no addresses`);
+  }
+  const live = await fetch(`${baseUrl}/livez`);
+  t.equal(live.status, 200, '/livez touches no dependency');
+  t.strictSame(await live.json(), { status: 'ok' });
 });
 
-t.test('/healthz is 200 when both answer', async (t) => {
+t.test('/readyz and /healthz are 200 when both answer', async (t) => {
   const server = await startServer(t);
-  t.same(await (await fetch(`${server.baseUrl}/healthz`)).json(), { status: 'ok', postgres: 'ok', blobs: 'ok' });
+  for (const route of ['/readyz', '/healthz']) {
+    t.strictSame(await (await fetch(`${server.baseUrl}${route}`)).json(), { status: 'ok', postgres: 'ok', blobs: 'ok' }, route);
+  }
 });
 
 t.test('a client that goes away mid-upload leaves no version and no temporary file', async (t) => {
@@ -81,8 +88,9 @@ t.test('a client that goes away mid-upload leaves no version and no temporary fi
       db: db.pool,
       blobs: await fsBlobStore(path.join(dir, 'blobs')),
       users: new Map([['u', 'p']]),
-      limits: { maxBytes: 1 << 30, tmpDir: path.join(dir, 'tmp') },
+      limits: bodyLimits(path.join(dir, 'tmp'), 1 << 30),
       logger: createLogger('silent'),
+      traffic: TRAFFIC,
     }),
   );
   await fs.mkdir(path.join(dir, 'tmp'));

@@ -2,7 +2,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Express } from 'express';
 import type { Test } from 'tap';
+import { defaultConfig, type TrafficLimits } from '../../src/config.js';
 import { createApp } from '../../src/http/app.js';
+import { createHttpServer, listenOn } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import type { BlobStore } from '../../src/storage/blobs/blob-store.js';
 import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
@@ -26,15 +28,23 @@ export interface ServerOptions {
   readonly blobs?: 'fs' | 's3';
   readonly maxStateBytes?: number;
   readonly trustProxy?: string;
+  readonly traffic?: Partial<TrafficLimits>;
+  readonly allowedOrigins?: readonly string[];
 }
 
 export const basicAuth = (user: string, password: string): string =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-/** Serves an app on a free loopback port until the test ends; answers its base URL. */
-export const listen = async (t: Test, app: Express): Promise<string> => {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
+/** The default limits, for tests that build an app themselves. */
+export const TRAFFIC = defaultConfig().traffic;
+
+/** Body limits for tests: bodies wait in `tmpDir`. */
+export const bodyLimits = (tmpDir: string, maxBytes = 512 * 1024 * 1024) => ({ maxBytes, tmpDir, idleTimeoutMs: TRAFFIC.bodyIdleTimeoutMs });
+
+/** Serves an app on a free loopback port, bounded as the real server is, until the test ends; answers its base URL. */
+export const listen = async (t: Test, app: Express, traffic: TrafficLimits = TRAFFIC): Promise<string> => {
+  const server = createHttpServer(app, traffic, createLogger('silent'));
+  await listenOn(server, 0, '127.0.0.1');
   t.teardown(
     () =>
       new Promise<void>((resolve) => {
@@ -49,6 +59,7 @@ export const listen = async (t: Test, app: Express): Promise<string> => {
 export const startServer = async (t: Test, options: ServerOptions = {}): Promise<TestServer> => {
   const db = await freshDatabase(t);
   const dir = await tempDir(t);
+  const traffic = { ...TRAFFIC, ...options.traffic };
   const blobs = options.blobs === 'fs' ? await fsBlobStore(path.join(dir, 'blobs')) : await s3BlobStore(freshS3Config());
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const wakeups = await listenForEvents(db.url, logger);
@@ -61,12 +72,14 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
       [USER, PASSWORD],
       ['bob', 'hunter2'],
     ]),
-    limits: { maxBytes: options.maxStateBytes ?? 512 * 1024 * 1024, tmpDir: dir },
+    limits: { ...bodyLimits(dir, options.maxStateBytes), idleTimeoutMs: traffic.bodyIdleTimeoutMs },
     logger,
+    traffic,
+    allowedOrigins: options.allowedOrigins ?? [],
     trustProxy: options.trustProxy,
     wakeups,
   });
-  const baseUrl = await listen(t, app);
+  const baseUrl = await listen(t, app, traffic);
   return {
     baseUrl,
     db,

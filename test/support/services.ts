@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Test } from 'tap';
 import type { S3Config } from '../../src/config.js';
-import { migrate, openPool } from '../../src/storage/postgres.js';
+import { CLI_POOL, migrate, openPool } from '../../src/storage/postgres.js';
 
 /** Set by scripts/test-services.sh: a real PostgreSQL and a real S3 server on loopback. */
 const required = (name: string): string => {
@@ -32,7 +32,7 @@ export const freshDatabase = async (t: Test): Promise<TestDatabase> => {
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   await migrate(url.toString(), () => undefined);
-  const pool = openPool(url.toString());
+  const pool = openPool(url.toString(), CLI_POOL);
   t.teardown(async () => {
     await pool.end();
     const cleanup = new pg.Client(adminUrl);
@@ -52,6 +52,7 @@ export const freshS3Config = (): S3Config => ({
   secretKey: required('TEST_S3_SECRET_KEY'),
   bucket: uniqueName('t-'),
   region: 'us-east-1',
+  timeoutMs: 10_000,
 });
 
 export const tempDir = async (t: Test): Promise<string> => {

@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import * as Minio from 'minio';
 import type { S3Config } from '../../config.js';
+import { DependencyFailure } from '../failures.js';
 import type { BlobStore } from './blob-store.js';
-
 
 const isMissing = (error: unknown): boolean => {
   const code = (error as { code?: unknown } | null)?.code;
@@ -10,6 +12,36 @@ const isMissing = (error: unknown): boolean => {
 };
 
 const PART_SIZE = 8 * 1024 * 1024;
+
+const unavailable = (what: string, cause: unknown): DependencyFailure =>
+  new DependencyFailure({ dependency: 'object store', problem: 'unavailable' }, `the object store failed to ${what}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+
+/**
+ * http(s).request with an inactivity timeout on every object-store request, including the
+ * streaming of a body either way: a stalled server fails the request instead of hanging it (and
+ * the Terraform lock with it). minio accepts any object with a `request` method as its transport.
+ */
+const transportWithTimeout = (useSSL: boolean, timeoutMs: number) => {
+  const base = useSSL ? https : http;
+  return {
+    request: ((options: http.RequestOptions, callback?: (response: http.IncomingMessage) => void): http.ClientRequest => {
+      const request = base.request(options, callback);
+      request.setTimeout(timeoutMs, () =>
+        request.destroy(Object.assign(new Error(`no answer from the object store for ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      );
+      return request;
+    }) as typeof http.request,
+  };
+};
+
+/** Runs one store call, turning every failure except "no such key" into a dependency failure. */
+const guarded = async <A>(what: string, call: () => Promise<A>): Promise<A> => {
+  try {
+    return await call();
+  } catch (error) {
+    throw isMissing(error) ? error : unavailable(what, error);
+  }
+};
 
 /** Blobs in MinIO or any S3 API, through the minio client. Creates the bucket if it is missing. */
 export const s3BlobStore = async (settings: S3Config): Promise<BlobStore> => {
@@ -24,16 +56,18 @@ export const s3BlobStore = async (settings: S3Config): Promise<BlobStore> => {
     pathStyle: true,
     // minio buffers one part in memory per upload: small parts keep a 500 MB push from costing 64 MB+ of RAM.
     partSize: PART_SIZE,
+    transport: transportWithTimeout(settings.useSSL, settings.timeoutMs),
   });
-  if (!(await client.bucketExists(bucket))) {
+  const bucketExists = () => guarded('answer', () => client.bucketExists(bucket));
+  if (!(await bucketExists())) {
     await client.makeBucket(bucket, region).catch(async (error: unknown) => {
       // Another server process may have created it between our check and our create.
-      if (!(await client.bucketExists(bucket))) throw error;
+      if (!(await bucketExists())) throw unavailable(`create bucket ${bucket}`, error);
     });
   }
 
   const exists = async (key: string): Promise<boolean> =>
-    client.statObject(bucket, key).then(
+    guarded('look up a body', () => client.statObject(bucket, key)).then(
       () => true,
       (error: unknown) => (isMissing(error) ? false : Promise.reject(error)),
     );
@@ -42,13 +76,14 @@ export const s3BlobStore = async (settings: S3Config): Promise<BlobStore> => {
     exists,
     // Content-addressed: writing a key that exists rewrites the same bytes, so no round trip to check first.
     put: async (key, filePath, size) => {
-      await client.putObject(bucket, key, createReadStream(filePath, { highWaterMark: 1 << 20 }), size, {
-        'Content-Type': 'application/json',
-      });
+      await guarded('store a body', () =>
+        client.putObject(bucket, key, createReadStream(filePath, { highWaterMark: 1 << 20 }), size, { 'Content-Type': 'application/json' }),
+      );
     },
-    get: async (key) => client.getObject(bucket, key).catch((error: unknown) => (isMissing(error) ? null : Promise.reject(error))),
+    get: async (key) =>
+      guarded('read a body', () => client.getObject(bucket, key)).catch((error: unknown) => (isMissing(error) ? null : Promise.reject(error))),
     ping: async () => {
-      if (!(await client.bucketExists(bucket))) throw new Error(`bucket ${bucket} does not exist`);
+      if (!(await bucketExists())) throw new Error(`bucket ${bucket} does not exist`);
     },
   };
 };

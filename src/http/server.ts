@@ -1,0 +1,51 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Express } from 'express';
+import type { TrafficLimits } from '../config.js';
+import type { Logger } from '../logger.js';
+
+const CLIENT_ERRORS: Record<string, { status: number; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, message: "the request's headers are too large" },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive in time' },
+};
+const MALFORMED = { status: 400, message: 'the request is not valid HTTP/1.1' };
+
+/**
+ * Node answers protocol errors (malformed requests, oversized headers, requests too slow to
+ * arrive) itself, before express sees them: give those answers the same JSON body as ours.
+ */
+const jsonClientError = (logger: Logger) => (error: NodeJS.ErrnoException, socket: Duplex) => {
+  const inProgress = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) return void socket.destroy();
+  const { status, message } = CLIENT_ERRORS[error.code ?? ''] ?? MALFORMED;
+  logger.info({ code: error.code, status }, 'refused a malformed or slow request');
+  const body = JSON.stringify({ error: status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request', message });
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
+};
+
+/** An HTTP server for the app with every connection bounded in time and number. */
+export const createHttpServer = (app: Express, limits: TrafficLimits, logger: Logger): http.Server => {
+  const server = http.createServer(app);
+  // The whole request (a push of hundreds of MB on a slow link included) must arrive within this.
+  server.requestTimeout = limits.uploadTimeoutMs;
+  server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.uploadTimeoutMs);
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  // No traffic either way for this long (a stalled download, a silent client) ends the connection.
+  server.timeout = limits.idleTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  server.on('clientError', jsonClientError(logger));
+  return server;
+};
+
+/** Listens on host:port; rejects (EADDRINUSE, say) without leaving anything open. */
+export const listenOn = (server: http.Server, port: number, host: string): Promise<void> =>
+  new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
