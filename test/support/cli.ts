@@ -30,10 +30,16 @@ export interface RunningServer {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `state-ledger serve` on a free port and waits for its ready banner. */
-export const startCliServer = (env: Record<string, string>): Promise<RunningServer> =>
+const ROOT = path.dirname(path.dirname(BIN));
+
+/**
+ * Starts `state-ledger serve` on a free port and waits for its ready banner; `viaNpm` starts it
+ * the way the README says, with `npm start` (the process is then npm's).
+ */
+export const startCliServer = (env: Record<string, string>, viaNpm = false): Promise<RunningServer> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env } });
+    const [command, args] = viaNpm ? ['npm', ['start', '--silent']] : [process.execPath, [BIN, 'serve']];
+    const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env } });
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     let stderr = '';
     const timer = setTimeout(() => {

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Express } from 'express';
 import type { Test } from 'tap';
-import { defaultConfig, type TrafficLimits } from '../../src/config.js';
+import { defaultConfig, type S3Config, type TrafficLimits } from '../../src/config.js';
 import { createApp } from '../../src/http/app.js';
 import { createHttpServer, listenOn } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
@@ -26,6 +26,8 @@ export interface TestServer {
 
 export interface ServerOptions {
   readonly blobs?: 'fs' | 's3';
+  /** An S3 server of the test's own (the shared one otherwise). */
+  readonly s3?: S3Config;
   readonly maxStateBytes?: number;
   readonly trustProxy?: string;
   readonly traffic?: Partial<TrafficLimits>;
@@ -60,7 +62,7 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
   const db = await freshDatabase(t);
   const dir = await tempDir(t);
   const traffic = { ...TRAFFIC, ...options.traffic };
-  const blobs = options.blobs === 'fs' ? await fsBlobStore(path.join(dir, 'blobs')) : await s3BlobStore(freshS3Config());
+  const blobs = options.blobs === 'fs' ? await fsBlobStore(path.join(dir, 'blobs')) : await s3BlobStore(options.s3 ?? freshS3Config());
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const wakeups = await listenForEvents(db.url, logger);
   t.teardown(() => wakeups.close());
