@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as E from 'fp-ts/lib/Either.js';
+import { BodyFile } from './body-file.js';
 import { StateDocumentInspector, type StateSummary } from './state-document.js';
 
 export interface IngestedState extends StateSummary {
@@ -89,11 +89,12 @@ export const ingestState = async (source: Readable, declared: Declared, limits: 
       done(null, chunk);
     },
   });
-  const out = createWriteStream(file, { mode: 0o600 });
+  const out = new BodyFile(file);
   try {
     watch();
-    // Rejects if the sender goes away (even before this call) or the disk fails; resolves once all is flushed.
+    // Rejects if the sender goes away (even before this call); resolves once all is flushed.
     await pipeline(source, inspect, out);
+    if (out.failure !== undefined) throw out.failure; // the disk failed: the body was read to its end for the answer
   } catch (error) {
     await fs.rm(file, { force: true });
     if (error instanceof DrainLimitExceeded) return E.left(tooLarge);

@@ -5,7 +5,7 @@ import type { Test } from 'tap';
 import { defaultConfig, type S3Config, type TrafficLimits } from '../../src/config.js';
 import { createApp } from '../../src/http/app.js';
 import { createHttpServer, listenOn } from '../../src/http/server.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import type { BlobStore } from '../../src/storage/blobs/blob-store.js';
 import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
@@ -32,6 +32,9 @@ export interface ServerOptions {
   readonly trustProxy?: string;
   readonly traffic?: Partial<TrafficLimits>;
   readonly allowedOrigins?: readonly string[];
+  /** Where pushed bodies wait (a fresh folder otherwise). */
+  readonly tmpDir?: string;
+  readonly logger?: Logger;
 }
 
 export const basicAuth = (user: string, password: string): string =>
@@ -63,7 +66,7 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
   const dir = await tempDir(t);
   const traffic = { ...TRAFFIC, ...options.traffic };
   const blobs = options.blobs === 'fs' ? await fsBlobStore(path.join(dir, 'blobs')) : await s3BlobStore(options.s3 ?? freshS3Config());
-  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const logger = options.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const wakeups = await listenForEvents(db.url, logger);
   t.teardown(() => wakeups.close());
   const app = createApp({
@@ -74,7 +77,7 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
       [USER, PASSWORD],
       ['bob', 'hunter2'],
     ]),
-    limits: { ...bodyLimits(dir, options.maxStateBytes), idleTimeoutMs: traffic.bodyIdleTimeoutMs },
+    limits: { ...bodyLimits(options.tmpDir ?? dir, options.maxStateBytes), idleTimeoutMs: traffic.bodyIdleTimeoutMs },
     logger,
     traffic,
     allowedOrigins: options.allowedOrigins ?? [],
