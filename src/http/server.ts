@@ -28,7 +28,9 @@ const jsonClientError = (logger: Logger) => (error: NodeJS.ErrnoException, socke
 
 /** An HTTP server for the app with every connection bounded in time and number. */
 export const createHttpServer = (app: Express, limits: TrafficLimits, logger: Logger): http.Server => {
-  const server = http.createServer(app);
+  // Node looks for requests past their time only this often (30 s by default): often enough for short limits.
+  const connectionsCheckingInterval = Math.min(30_000, Math.max(250, Math.floor(Math.min(limits.headersTimeoutMs, limits.uploadTimeoutMs) / 4)));
+  const server = http.createServer({ connectionsCheckingInterval }, app);
   // The whole request (a push of hundreds of MB on a slow link included) must arrive within this.
   server.requestTimeout = limits.uploadTimeoutMs;
   server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.uploadTimeoutMs);
