@@ -1,0 +1,149 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Target } from './http.js';
+import { readMemory } from './server-process.js';
+
+/**
+ * The server's peak memory while large states of hostile and ordinary shapes go in and come back
+ * out: each shape once alone, then four at once. Bodies are generated as streams, so the bench
+ * itself holds none of them.
+ */
+
+export const SHAPE_BYTES = 500_000_000;
+const DEPTH_UNDER_LIMIT = 999; // the root object is level 1, the array holding the units level 2
+const LINEAGE = 'be4c0000-0000-4000-8000-0000000005ba';
+
+interface Shape {
+  readonly name: string;
+  /** Everything before the repeated units; `serial` makes each push distinct bytes. */
+  readonly prefix: (serial: number) => string;
+  readonly unit: string;
+  readonly separator: string;
+  readonly suffix: string;
+}
+
+const serialText = (serial: number) => String(serial).padStart(9, '0').replace(/^0+(?=\d)/, (zeros) => ' '.repeat(zeros.length));
+const plainHead = (serial: number) => `{"version":4,"terraform_version":"1.9.8","serial":${serialText(serial)},"lineage":"${LINEAGE}",`;
+
+const nested = `${'['.repeat(DEPTH_UNDER_LIMIT - 2)}${']'.repeat(DEPTH_UNDER_LIMIT - 2)}`;
+const resourceUnit = JSON.stringify({
+  mode: 'managed',
+  type: 'aws_instance',
+  name: 'node',
+  provider: 'provider["registry.terraform.io/hashicorp/aws"]',
+  instances: [{ schema_version: 1, attributes: { id: 'i-0123456789abcdef0', instance_type: 't3.micro', user_data: 'x'.repeat(1500) }, sensitive_attributes: [] }],
+});
+
+export const SHAPES: readonly Shape[] = [
+  { name: 'one huge string', prefix: (s) => `${plainHead(s)}"outputs":{"blob":{"type":"string","value":"`, unit: 'QUJDRA==', separator: '', suffix: '"}},"resources":[]}' },
+  {
+    name: 'OpenTofu-encrypted',
+    prefix: (s) => `{"serial":${serialText(s)},"lineage":"${LINEAGE}","meta":{"key_provider.pbkdf2.main":"eyJzYWx0IjoiLi4uIn0="},"encrypted_data":"`,
+    unit: 'c2VjcmV0IHBheWxvYWQh',
+    separator: '',
+    suffix: '","encryption_version":"v0"}',
+  },
+  { name: 'millions of tiny objects', prefix: (s) => `${plainHead(s)}"outputs":{},"resources":[`, unit: '{}', separator: ',', suffix: ']}' },
+  { name: `nesting ${DEPTH_UNDER_LIMIT} deep`, prefix: (s) => `${plainHead(s)}"outputs":{},"resources":[],"check_results":[`, unit: nested, separator: ',', suffix: ']}' },
+  { name: 'many resources', prefix: (s) => `${plainHead(s)}"outputs":{},"resources":[`, unit: resourceUnit, separator: ',', suffix: ']}' },
+];
+
+const CHUNK_UNITS_BYTES = 1 << 20;
+
+/** The document as a stream of about SHAPE_BYTES, and its exact length. */
+const documentOf = (shape: Shape, serial: number): { length: number; stream: () => Readable } => {
+  const prefix = shape.prefix(serial);
+  const step = shape.unit.length + shape.separator.length;
+  const units = Math.max(1, Math.floor((SHAPE_BYTES - prefix.length - shape.suffix.length + shape.separator.length) / step));
+  const length = prefix.length + units * step - shape.separator.length + shape.suffix.length;
+  const perChunk = Math.max(1, Math.floor(CHUNK_UNITS_BYTES / step));
+  const block = Buffer.from(`${shape.unit}${shape.separator}`.repeat(perChunk));
+  return {
+    length,
+    stream: () =>
+      Readable.from(
+        (function* generate() {
+          yield Buffer.from(prefix);
+          let left = units;
+          while (left > perChunk) {
+            yield block;
+            left -= perChunk;
+          }
+          yield Buffer.from(`${`${shape.unit}${shape.separator}`.repeat(left - 1)}${shape.unit}${shape.suffix}`);
+        })(),
+        { objectMode: false },
+      ),
+  };
+};
+
+const request = (target: Target, method: string, path: string, body?: { length: number; stream: () => Readable }): Promise<{ status: number; bytes: number; text: string }> =>
+  new Promise((resolve, reject) => {
+    const headers: http.OutgoingHttpHeaders = { authorization: target.authorization };
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = body.length;
+    }
+    const req = http.request({ host: '127.0.0.1', port: target.port, method, path, headers, agent: target.agent }, (res) => {
+      let bytes = 0;
+      let text = '';
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (text.length < 300) text += chunk.toString('utf8', 0, 300);
+      });
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, bytes, text }));
+      res.once('error', reject);
+    });
+    req.setTimeout(600_000, () => req.destroy(new Error(`${method} ${path} took more than 10 minutes`)));
+    req.once('error', reject);
+    if (body === undefined) req.end();
+    else void pipeline(body.stream(), req).catch(reject);
+  });
+
+/** Pushes the document and reads it back, checking the status and the length. */
+const roundTrip = async (target: Target, name: string, shape: Shape, serial: number): Promise<void> => {
+  const document = documentOf(shape, serial);
+  const pushed = await request(target, 'POST', `/states/${name}`, document);
+  if (pushed.status !== 200) throw new Error(`push of ${shape.name}: HTTP ${pushed.status} ${pushed.text}`);
+  const read = await request(target, 'GET', `/states/${name}`);
+  if (read.status !== 200 || read.bytes !== document.length) throw new Error(`read of ${shape.name}: HTTP ${read.status}, ${read.bytes} of ${document.length} bytes`);
+};
+
+/** Resets the peak (VmHWM) to the current resident set, so the next peak belongs to what follows. */
+const resetPeak = (pid: number): void => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+
+export interface ShapeResult {
+  readonly shape: string;
+  readonly bytes: number;
+  /** Peak resident set above the resident set just before, in bytes. */
+  readonly oneGrowth: number;
+  readonly fourGrowth: number;
+  readonly oneMs: number;
+  readonly fourMs: number;
+}
+
+/** Peak growth while `work` runs: the process's high-water mark minus its resident set before. */
+const peakGrowth = async (pid: number, work: () => Promise<void>): Promise<{ growth: number; ms: number }> => {
+  await new Promise((r) => setTimeout(r, 500)); // let the last phase's buffers go
+  resetPeak(pid);
+  const before = readMemory(pid).rss;
+  const started = Date.now();
+  await work();
+  return { growth: readMemory(pid).hwm - before, ms: Date.now() - started };
+};
+
+export const shapesBench = async (target: Target, serverPid: number, log: (line: string) => void): Promise<ShapeResult[]> => {
+  const results: ShapeResult[] = [];
+  let serial = 1;
+  for (const [index, shape] of SHAPES.entries()) {
+    log(`shape: ${shape.name}, one push and read of ${(documentOf(shape, 1).length / 1e6).toFixed(0)} MB`);
+    const one = await peakGrowth(serverPid, () => roundTrip(target, `shape-${index}-one`, shape, serial++));
+    log(`shape: ${shape.name}, four at once`);
+    const four = await peakGrowth(serverPid, async () => {
+      await Promise.all([0, 1, 2, 3].map((i) => roundTrip(target, `shape-${index}-four-${i}`, shape, serial++)));
+    });
+    results.push({ shape: shape.name, bytes: documentOf(shape, 1).length, oneGrowth: one.growth, fourGrowth: four.growth, oneMs: one.ms, fourMs: four.ms });
+  }
+  return results;
+};
