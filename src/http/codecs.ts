@@ -105,9 +105,14 @@ export const noQuery: Decode<Record<string, never>> = () => E.right({});
 export const decodeRequest = <P, Q>(req: { params: unknown; query: unknown }, params: Decode<P>, query: Decode<Q>) =>
   pipe(E.Do, E.apS('params', params(req.params)), E.apS('query', query(req.query)));
 
-/** A client's value as a message may quote it: short, and as JSON so nothing in it is taken for markup. */
+/**
+ * A client's value as a message may quote it: scalars short and as JSON (so nothing in them is
+ * taken for markup), objects and arrays only by kind (they may be nested arbitrarily deep).
+ */
 const quoted = (value: unknown): string => {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  const text = typeof value === 'string' ? value : String(value);
   return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}...` : text);
 };
 
@@ -116,7 +121,7 @@ const quoted = (value: unknown): string => {
  * wrong and what it expects (`fields` says it in words), never io-ts's account of its types.
  */
 export const decodeInput =
-  <A>(codec: t.Decoder<unknown, A>, code: string, fields: Readonly<Record<string, string>>, whole: string) =>
+  <A>(codec: t.Decoder<unknown, A>, code: string, fields: Readonly<Record<string, string>>, whole: string, from: 'query' | 'other' = 'other') =>
   (input: unknown): E.Either<RequestError, A> =>
     pipe(
       codec.decode(input),
@@ -125,7 +130,12 @@ export const decodeInput =
         const field = error?.context.map((entry) => entry.key).find((key) => Object.hasOwn(fields, key));
         if (error === undefined || field === undefined) return badRequest(code, whole);
         const value = error.context.find((entry) => entry.key === field)?.actual;
-        const got = value === undefined ? 'it is missing' : Array.isArray(value) && typeof value[0] === 'string' ? 'it was given more than once' : `got ${quoted(value)}`;
+        const got =
+          value === undefined
+            ? 'it is missing'
+            : Array.isArray(value) && from === 'query'
+              ? 'it was given more than once'
+              : `got ${quoted(value)}`;
         return badRequest(code, `${field} must be ${fields[field]}; ${got}`);
       }),
     );
@@ -138,14 +148,15 @@ const PAGE = 'a positive integer (a page holds at most 1000)';
 
 export const decodeStateParams = decodeInput(StateParams, 'invalid_name', { name: NAME }, `the state name must be ${NAME}`);
 export const decodeVersionParams = decodeInput(VersionParams, 'invalid_version', { name: NAME, version: VERSION }, `expected a state name and ${VERSION}`);
-export const decodeWriteQuery = decodeInput(WriteQuery, 'invalid_lock_id', { ID: 'a non-empty lock ID, given once' }, 'ID must be a non-empty lock ID, given once');
+export const decodeWriteQuery = decodeInput(WriteQuery, 'invalid_lock_id', { ID: 'a non-empty lock ID, given once' }, 'ID must be a non-empty lock ID, given once', 'query');
 export const decodeVersionsQuery = decodeInput(
   VersionsQuery,
   'invalid_query',
   { limit: PAGE, before: VERSION, at: INSTANT, format: FORMAT },
   'the query is not valid',
+  'query',
 );
-export const decodeAtQuery = decodeInput(AtQuery, 'invalid_query', { at: INSTANT }, `at must be ${INSTANT}`);
+export const decodeAtQuery = decodeInput(AtQuery, 'invalid_query', { at: INSTANT }, `at must be ${INSTANT}`, 'query');
 export const decodeEventsQuery = decodeInput(
   EventsQuery,
   'invalid_query',
@@ -156,8 +167,9 @@ export const decodeEventsQuery = decodeInput(
     format: FORMAT,
   },
   'the query is not valid',
+  'query',
 );
-export const decodeDiffQuery = decodeInput(DiffQuery, 'invalid_query', { from: VERSION, to: VERSION, format: FORMAT }, 'from and to must be version numbers');
+export const decodeDiffQuery = decodeInput(DiffQuery, 'invalid_query', { from: VERSION, to: VERSION, format: FORMAT }, 'from and to must be version numbers', 'query');
 export const decodeRollbackBody = decodeInput(
   RollbackBody,
   'invalid_rollback',

@@ -1,6 +1,22 @@
 import type { Request, RequestHandler } from 'express';
 import { sendError } from './errors.js';
 
+/**
+ * HTTP/1.0 and 1.1 only, and 1.1 with a Host, as the standard asks: Node's parser would also let
+ * an HTTP/0.9 line or an "HTTP/2.0" one through to the routes.
+ */
+export const wellFormedRequest: RequestHandler = (req, res, next) => {
+  if (req.httpVersion !== '1.1' && req.httpVersion !== '1.0') {
+    res.setHeader('Connection', 'close');
+    return sendError(res, { type: 'BadRequest', code: 'unsupported_http_version', message: 'the server speaks HTTP/1.1 (and 1.0)' });
+  }
+  if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+    res.setHeader('Connection', 'close');
+    return sendError(res, { type: 'BadRequest', code: 'missing_host', message: 'an HTTP/1.1 request needs a Host header' });
+  }
+  next();
+};
+
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Every answer: never sniffed into something executable, never kept in a cache (state holds secrets). */

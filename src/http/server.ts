@@ -10,6 +10,15 @@ const CLIENT_ERRORS: Record<string, { status: number; message: string }> = {
 };
 const MALFORMED = { status: 400, message: 'the request is not valid HTTP/1.1' };
 
+/** A JSON answer written straight to a socket, for requests Node hands over before express. */
+const rawAnswer = (socket: Duplex, status: number, error: string, message: string): void => {
+  const body = JSON.stringify({ error, message });
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
+};
+
 /**
  * Node answers protocol errors (malformed requests, oversized headers, requests too slow to
  * arrive) itself, before express sees them: give those answers the same JSON body as ours.
@@ -19,18 +28,15 @@ const jsonClientError = (logger: Logger) => (error: NodeJS.ErrnoException, socke
   if (error.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) return void socket.destroy();
   const { status, message } = CLIENT_ERRORS[error.code ?? ''] ?? MALFORMED;
   logger.info({ code: error.code, status }, 'refused a malformed or slow request');
-  const body = JSON.stringify({ error: status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request', message });
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
-  );
+  rawAnswer(socket, status, status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request', message);
 };
 
 /** An HTTP server for the app with every connection bounded in time and number. */
 export const createHttpServer = (app: Express, limits: TrafficLimits, logger: Logger): http.Server => {
   // Node looks for requests past their time only this often (30 s by default): often enough for short limits.
   const connectionsCheckingInterval = Math.min(30_000, Math.max(250, Math.floor(Math.min(limits.headersTimeoutMs, limits.uploadTimeoutMs) / 4)));
-  const server = http.createServer({ connectionsCheckingInterval }, app);
+  // The Host check is ours (guards.ts), so that its refusal is JSON like every other.
+  const server = http.createServer({ connectionsCheckingInterval, requireHostHeader: false }, app);
   // The whole request (a push of hundreds of MB on a slow link included) must arrive within this.
   server.requestTimeout = limits.uploadTimeoutMs;
   server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.uploadTimeoutMs);
@@ -39,6 +45,14 @@ export const createHttpServer = (app: Express, limits: TrafficLimits, logger: Lo
   server.timeout = limits.idleTimeoutMs;
   server.maxConnections = limits.maxConnections;
   server.on('clientError', jsonClientError(logger));
+  // Node hands these to listeners, or answers them bare (or not at all) without one.
+  server.on('connect', (_req: http.IncomingMessage, socket: Duplex) =>
+    rawAnswer(socket, 405, 'method_not_allowed', 'CONNECT is not supported: this is not a proxy'),
+  );
+  server.on('checkExpectation', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(417, { 'Content-Type': 'application/json; charset=utf-8', 'X-Content-Type-Options': 'nosniff', Connection: 'close' });
+    res.end(JSON.stringify({ error: 'expectation_failed', message: 'the only Expect the server understands is 100-continue' }));
+  });
   return server;
 };
 
