@@ -54,7 +54,9 @@ const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 export const MAX_DIFF_DEPTH = 1000;
 
 /** Thrown when a value is nested deeper than MAX_DIFF_DEPTH: the state cannot be compared. */
-export class TooDeepToCompare extends Error {}
+export class TooDeepToCompare extends Error {
+  override name = 'TooDeepToCompare';
+}
 
 /**
  * Structural equality of JSON values; object key order is irrelevant. Iterative with an explicit

@@ -132,6 +132,37 @@ t.test('history', async (t) => {
     t.equal(JSON.parse((await c.get()).body.toString()).serial, 8);
   });
 
+  t.test('a rollback that would need a serial above 2^53-1 is a 409 saying so', async (t) => {
+    const maxed = defaultClient(server.baseUrl, 'maxed');
+    t.equal((await maxed.put(terraformState(1))).status, 200);
+    t.equal((await maxed.put(terraformState(Number.MAX_SAFE_INTEGER))).status, 200);
+    const response = await post('/states/maxed/rollback', { version: 1, reason: 'undo' });
+    t.equal(response.status, 409);
+    t.strictSame(await response.json(), {
+      error: 'serial_exhausted',
+      message: `the state's serial is already ${Number.MAX_SAFE_INTEGER}, the largest Terraform can count to, so a rollback cannot give the restored version a higher one`,
+    });
+    t.equal((await json(await server.request('/states/maxed/versions'))).versions.length, 2, 'nothing was added');
+  });
+
+  t.test('diff of values nested just under the push limit works; the server keeps answering', async (t) => {
+    const deep = (levels: number, leaf: string): unknown => {
+      let value: unknown = leaf;
+      for (let i = 0; i < levels; i++) value = [value];
+      return value;
+    };
+    // The root (1), resources (2), a resource (3), instances (4), an instance (5), attributes (6): 994 more reach 1000, the limit.
+    const nested = defaultClient(server.baseUrl, 'nested');
+    t.equal((await nested.put(terraformState(1, { resources: { 'null_resource.n': { id: '1', tree: deep(994, 'a') } } }))).status, 200);
+    t.equal((await nested.put(terraformState(2, { resources: { 'null_resource.n': { id: '1', tree: deep(994, 'b') } } }))).status, 200);
+    const diff = await server.request('/states/nested/diff');
+    t.equal(diff.status, 200);
+    t.strictSame((await diff.json()).resources, { added: [], removed: [], changed: [{ address: 'null_resource.n', attributes: ['tree'] }] });
+    const tooDeep = await nested.put(terraformState(3, { resources: { 'null_resource.n': { id: '1', tree: deep(995, 'c') } } }));
+    t.equal(tooDeep.status, 400, 'one level more is refused at the push');
+    t.match(JSON.parse(tooDeep.body.toString()).message, /nested more than 1000 levels deep/);
+  });
+
   t.test('bad rollback requests', async (t) => {
     for (const body of [{}, { version: 1 }, { version: 0, reason: 'x' }, { version: 1, reason: '' }, { version: '1', reason: 'x' }, { version: 1, reason: 'x', force: 'yes' }]) {
       const response = await post('/states/app/rollback', body);

@@ -50,6 +50,22 @@ t.test('protocol', async (t) => {
         t.same((await c.get()).body, stateDocument(2));
       });
 
+      t.test('a push retried after its answer was lost is the same version, not a duplicate', async (t) => {
+        const name = fresh();
+        const c = client(server.baseUrl, name);
+        t.strictSame(await c.lock(newLockInfo()), { locked: true });
+        const first = await c.put(stateDocument(1));
+        const retry = await c.put(stateDocument(1)); // go-retryablehttp re-sends the same bytes under the same lock
+        t.equal(retry.status, 200);
+        t.strictSame(JSON.parse(retry.body.toString()), JSON.parse(first.body.toString()), 'answered with the version already stored');
+        const versions = await (await server.request(`/states/${name}/versions`)).json();
+        t.strictSame(versions.versions.map((v: { version: number }) => v.version), [1], 'one version');
+        const { rows } = await server.db.pool.query("SELECT count(*)::int AS n FROM events WHERE stream_id = $1 AND type = 'StatePushed'", [name]);
+        t.equal(rows[0].n, 1, 'one event');
+        t.equal(JSON.parse((await c.put(stateDocument(2))).body.toString()).version, 2, 'other bytes are a new version');
+        t.equal(JSON.parse((await c.put(stateDocument(1))).body.toString()).version, 3, 'earlier bytes again are a new version too');
+      });
+
       t.test('a lock retried with the same ID succeeds again', async (t) => {
         const c = client(server.baseUrl, fresh());
         const info = newLockInfo();

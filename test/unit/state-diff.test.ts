@@ -337,3 +337,17 @@ t.test('control characters in names are escaped in the listing', async (t) => {
   t.notOk(text.includes('\u001b'));
   t.equal(text, '+ t.evil\\u001b[31m\n');
 });
+
+t.test('values nested deeper than the limit are refused, never a stack overflow', async (t) => {
+  let deep: unknown = 'leaf';
+  for (let i = 0; i < 50_000; i++) deep = [deep];
+  const state = (tree: unknown, output: unknown) => ({
+    resources: [{ mode: 'managed', type: 'x', name: 'y', instances: [{ attributes: { tree } }] }],
+    outputs: { o: { value: output } },
+  });
+  t.throws(() => diffStates(state(deep, 1), state([deep], 1)), { name: 'TooDeepToCompare' }, 'in a resource attribute');
+  t.throws(() => diffStates(null, state(1, deep)), { name: 'TooDeepToCompare' }, 'in an output value the answer would carry');
+  let shallow: unknown = 'leaf';
+  for (let i = 0; i < 900; i++) shallow = [shallow];
+  t.strictSame(diffStates(state(shallow, 1), state(shallow, 1)).resources.changed, [], 'equal deep values are equal');
+});
