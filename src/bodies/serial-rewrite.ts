@@ -1,5 +1,6 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { Tokenizer, TokenType } from '@streamparser/json';
+import { JsonScanner } from './json-scanner.js';
+import { keyIs } from './state-document.js';
 
 export interface SerialLocation {
   /** Byte offset of the top-level serial's number, and its length in bytes. */
@@ -7,40 +8,29 @@ export interface SerialLocation {
   readonly length: number;
 }
 
-const NUMBER_BYTE = /[0-9eE+\-.]/;
+const SERIAL_KEY = Buffer.from('"serial"');
 
 /**
- * Finds the top-level "serial" value in a state document, reading only as far as needed
- * (Terraform writes it near the top).
+ * Finds the top-level "serial" number in a stored state document with the byte-level scanner, so
+ * no string is built whatever the document holds. The last occurrence counts, as when the state
+ * was inspected at its push.
  */
 export const locateSerial = async (source: Readable): Promise<SerialLocation | undefined> => {
-  const tokenizer = new Tokenizer();
-  let depth = 0;
-  let lastKey: string | undefined;
-  let expectValueOf: string | undefined;
-  let found: number | undefined;
-  tokenizer.onToken = ({ token, value, offset }) => {
-    if (found !== undefined) return;
-    if (depth === 1 && expectValueOf === 'serial' && token === TokenType.NUMBER) found = offset;
-    expectValueOf = depth === 1 && token === TokenType.COLON ? lastKey : undefined;
-    lastKey = depth === 1 && token === TokenType.STRING ? String(value) : undefined;
-    if (token === TokenType.LEFT_BRACE || token === TokenType.LEFT_BRACKET) depth++;
-    if (token === TokenType.RIGHT_BRACE || token === TokenType.RIGHT_BRACKET) depth--;
-  };
-  const window: Buffer[] = [];
-  let consumed = 0;
-  for await (const chunk of source) {
-    const bytes = chunk as Buffer;
-    window.push(bytes);
-    tokenizer.write(bytes);
-    consumed += bytes.length;
-    if (found !== undefined && consumed > found + 32) break; // enough bytes to measure the number
-  }
-  if (found === undefined) return undefined;
-  const text = Buffer.concat(window).subarray(found, found + 32).toString('latin1');
-  let length = 0;
-  while (length < text.length && NUMBER_BYTE.test(text.charAt(length))) length++;
-  return { offset: found, length };
+  let found: SerialLocation | undefined;
+  let atSerial = false;
+  const scanner = new JsonScanner({
+    listener: {
+      onKey: (key) => {
+        atSerial = keyIs(key, SERIAL_KEY);
+        return 0;
+      },
+      onValue: (member) => {
+        if (atSerial) found = member.kind === 'number' ? { offset: member.start, length: member.end - member.start } : undefined;
+      },
+    },
+  });
+  for await (const chunk of source) scanner.write(chunk as Buffer);
+  return scanner.end() === undefined ? found : undefined;
 };
 
 /** Replaces the bytes at `location` with `serial`, passing everything else through unchanged. */

@@ -29,3 +29,16 @@ t.test('replaces only the top-level serial, byte for byte elsewhere, whatever th
 t.test('a document without a top-level serial has none to locate', async (t) => {
   t.equal(await locateSerial(chunked('{"outputs":{"serial":1}}', 4)), undefined);
 });
+
+t.test('the last top-level serial counts, as at the push; a huge string before it costs no memory', async (t) => {
+  const doc = '{"serial":1,"version":4,"serial":22,"lineage":"x"}';
+  const location = await locateSerial(chunked(doc, 3));
+  t.strictSame(location, { offset: doc.indexOf('22'), length: 2 });
+  const huge = Buffer.concat([Buffer.from('{"version":4,"outputs":{"o":{"value":"'), Buffer.alloc(64 << 20, 0x61), Buffer.from('"}},"serial":7,"lineage":"x"}')]);
+  const before = process.memoryUsage().heapUsed;
+  const found = await locateSerial(Readable.from((function* () {
+    for (let i = 0; i < huge.length; i += 1 << 16) yield huge.subarray(i, i + (1 << 16));
+  })()));
+  t.strictSame(found, { offset: huge.lastIndexOf(`"serial":7`) + 9, length: 1 });
+  t.ok(process.memoryUsage().heapUsed - before < 16 << 20, 'no string of 64 MB was built');
+});
