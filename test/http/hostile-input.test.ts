@@ -36,7 +36,6 @@ interface Case {
   readonly expect: Expect;
   /** How long to wait for the answer (stalled requests). */
   readonly waitMs?: number;
-  readonly todo?: string;
 }
 
 interface Ctx {
@@ -645,29 +644,10 @@ const snapshot = async (server: TestServer) => {
   return { list: await readJson('/states'), states, counts: rows[0] };
 };
 
-/** tap's assertions, each marked todo (run, reported, not counted as failures) for a known server bug. */
-interface Assert {
-  equal(found: unknown, wanted: unknown, message: string): void;
-  ok(value: unknown, message: string): void;
-  match(found: unknown, pattern: RegExp, message: string): void;
-  notMatch(found: unknown, pattern: RegExp, message: string): void;
-  strictSame(found: unknown, wanted: unknown, message: string): void;
-}
-const asserting = (t: Test, todo?: string): Assert => {
-  const extra = todo === undefined ? {} : { todo };
-  return {
-    equal: (found, wanted, message) => void t.equal(found, wanted, message, extra),
-    ok: (value, message) => void t.ok(value, message, extra),
-    match: (found, pattern, message) => void t.match(found, pattern, message, extra),
-    notMatch: (found, pattern, message) => void t.notMatch(found, pattern, message, extra),
-    strictSame: (found, wanted, message) => void t.strictSame(found, wanted, message, extra),
-  };
-};
-
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** A clear JSON error: {error, message} and nothing else, a one-line sentence, no dump or stack. */
-const checkJsonError = (t: Assert, reply: RawReply, expect: { status: number | readonly number[]; error?: string; says?: RegExp }) => {
+const checkJsonError = (t: Test, reply: RawReply, expect: { status: number | readonly number[]; error?: string; says?: RegExp }) => {
   const statuses = typeof expect.status === 'number' ? [expect.status] : expect.status;
   if (statuses.length === 1) t.equal(reply.status, statuses[0], 'status');
   else t.ok(statuses.includes(reply.status), `status ${reply.status} is one of ${statuses.join(', ')}`);
@@ -687,7 +667,7 @@ const checkJsonError = (t: Assert, reply: RawReply, expect: { status: number | r
   if (reply.status === 401) t.equal(reply.headers['www-authenticate'], 'Basic realm="state-ledger", charset="UTF-8"', 'a Basic challenge');
 };
 
-const checkReply = (t: Assert, reply: RawReply, expect: Expect) => {
+const checkReply = (t: Test, reply: RawReply, expect: Expect) => {
   if ('noReply' in expect) return void t.ok(reply.status === 0 || (reply.status >= 400 && reply.status < 500), `no answer or a 4xx (got ${reply.status})`);
   if ('holder' in expect) {
     t.equal(reply.status, expect.status, 'status');
@@ -711,13 +691,11 @@ const runGroup = (t: Test, ctx: Ctx, group: string, cases: readonly Case[]) =>
   t.test(group, async (t) => {
     let before = await snapshot(ctx.server);
     for (const c of cases) {
-      // A known bug's case still runs: its assertions are reported as todo, not skipped.
-      await t.test(c.todo === undefined ? c.kind : `${c.kind} [known bug]`, async (t) => {
-        const check = asserting(t, c.todo);
+      await t.test(c.kind, async (t) => {
         const reply = await sendRaw(ctx.server.baseUrl, c.request, c.waitMs);
-        checkReply(check, reply, c.expect);
+        checkReply(t, reply, c.expect);
         const after = await snapshot(ctx.server);
-        check.strictSame(after, before, 'nothing changed: state bytes, versions, locks, states, event count');
+        t.strictSame(after, before, 'nothing changed: state bytes, versions, locks, states, event count');
         before = after;
       });
     }
@@ -725,21 +703,6 @@ const runGroup = (t: Test, ctx: Ctx, group: string, cases: readonly Case[]) =>
   });
 
 // ---------------------------------------------------------------------------------------------
-
-/**
- * Known failures of the current server, by the start of the case's kind: each is a bug to fix, not
- * a behaviour to keep. Remove the entry once fixed (tap then reports the case as an ordinary pass).
- */
-const NOT_TERRAFORM_READABLE = 'server bug: the validator accepts a number Terraform and OpenTofu cannot read back (they decode serial and version as uint64)';
-const TODO: Readonly<Record<string, string>> = {
-  'state body: serial written 1.0': NOT_TERRAFORM_READABLE,
-  'state body: serial written 1e2': NOT_TERRAFORM_READABLE,
-  'state body: serial -0': NOT_TERRAFORM_READABLE,
-  'state body: version 4.5': NOT_TERRAFORM_READABLE,
-  'state body: version -1': NOT_TERRAFORM_READABLE,
-  'state body: version 1e400': NOT_TERRAFORM_READABLE,
-};
-const todoFor = (kind: string): string | undefined => Object.entries(TODO).find(([start]) => kind.startsWith(start))?.[1];
 
 t.test('hostile input on every route', async (t) => {
   const server = await startServer(t, {
@@ -797,10 +760,7 @@ t.test('hostile input on every route', async (t) => {
     t.equal((await sendRaw(server.baseUrl, get(`/states/${'a'.repeat(128)}`))).status, 404, 'a 128-character name is a name');
   });
 
-  for (const [group, cases] of groups) await runGroup(t, ctx, group, cases.map((c) => {
-    const todo = todoFor(c.kind);
-    return todo === undefined ? c : { ...c, todo };
-  }));
+  for (const [group, cases] of groups) await runGroup(t, ctx, group, cases);
 
   t.test('answers carry nosniff, and state bytes and histories are never cached', async (t) => {
     const paths = [`/states/${VICTIM}`, `/states/${VICTIM}/versions`, `/states/${VICTIM}/versions/1`, `/states/${VICTIM}?at=2099-01-01T00:00:00Z`, `/states/${VICTIM}/lock`, `/states/${VICTIM}/events`, `/states/${VICTIM}/diff`, '/events', '/states'];
@@ -821,7 +781,7 @@ t.test('hostile input on every route', async (t) => {
       const reply = await sendRaw(server.baseUrl, { method: 'OPTIONS', path });
       t.ok(reply.status > 0 && reply.status < 500, `${path}: ${reply.status}`);
       t.notMatch(reply.headers['content-type'] ?? '', /html/, `${path}: not HTML`);
-      if (reply.status >= 400) checkJsonError(asserting(t), reply, { status: reply.status });
+      if (reply.status >= 400) checkJsonError(t, reply, { status: reply.status });
     }
   });
 
@@ -842,7 +802,7 @@ t.test('failed logins: one address is refused after 10 a minute, others carry on
   const push = (localAddress: string, headers: ReadonlyArray<readonly [string, string]> = []) =>
     sendRaw(server.baseUrl, { method: 'POST', path: '/states/guarded', headers: [...JSON_TYPE, ...headers], body: VALID_DOC, localAddress });
   const refused = await push(attacker);
-  checkJsonError(asserting(t), refused, { status: 429, error: 'too_many_login_failures' });
+  checkJsonError(t, refused, { status: 429, error: 'too_many_login_failures' });
   t.match(refused.headers['retry-after'] ?? '', /^\d+$/, 'Retry-After in seconds');
   t.ok(Number(refused.headers['retry-after']) >= 1 && Number(refused.headers['retry-after']) <= 60, 'within the minute');
   t.equal((await push(attacker, [['X-Forwarded-For', '198.51.100.1']])).status, 429, 'a spoofed X-Forwarded-For does not escape (no proxy is trusted)');
@@ -862,7 +822,7 @@ t.test('failed logins behind a trusted proxy are counted per forwarded address',
   const server = await startServer(t, { trustProxy: 'loopback' });
   const as = (client: string, authorization: string) => sendRaw(server.baseUrl, { path: '/states', auth: authorization, headers: [['X-Forwarded-For', client]] });
   for (let i = 1; i <= 10; i++) t.equal((await as('203.0.113.7', basicAuth(USER, `guess-${i}`))).status, 401);
-  checkJsonError(asserting(t), await as('203.0.113.7', ALICE), { status: 429, error: 'too_many_login_failures' });
+  checkJsonError(t, await as('203.0.113.7', ALICE), { status: 429, error: 'too_many_login_failures' });
   t.equal((await as('203.0.113.8', ALICE)).status, 200, 'another client behind the proxy logs in');
   t.equal((await as('198.51.100.99, 203.0.113.7', ALICE)).status, 429, 'prepending a made-up address does not escape: the proxy appends the real one');
 });
