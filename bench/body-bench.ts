@@ -9,7 +9,7 @@ import { median } from './stats.js';
 const LINEAGE = 'be4c0000-0000-4000-8000-00000000be4c';
 
 /** A deterministic stream of hex so the document is not one repeated string. */
-const hexStream = (seed: number) => {
+export const hexStream = (seed: number) => {
   let counter = seed;
   let pool = '';
   return (length: number): string => {
@@ -20,7 +20,7 @@ const hexStream = (seed: number) => {
   };
 };
 
-const resource = (i: number, hex: (n: number) => string): string =>
+export const resource = (i: number, hex: (n: number) => string): string =>
   JSON.stringify({
     module: `module.app_${i % 97}`,
     mode: 'managed',

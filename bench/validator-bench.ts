@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { StateDocumentInspector } from '../src/bodies/state-document.js';
+import { hexStream, resource } from './body-bench.js';
 import { MiB, num, table } from './stats.js';
 
 const TARGET_BYTES = 100 * MiB;
@@ -32,11 +33,6 @@ const pseudoRandom = (seed: number) => {
   };
 };
 
-const hexOf = (next: () => number, length: number): string => {
-  let out = '';
-  while (out.length < length) out += next().toString(16).padStart(8, '0');
-  return out.slice(0, length);
-};
 
 const HEADER = '"version": 4,\n  "terraform_version": "1.9.8",\n  "serial": 42,\n  "lineage": "be4c0000-0000-4000-8000-00000000be4c"';
 
@@ -53,41 +49,10 @@ const stateAround = (piece: (i: number) => string): Buffer => {
   return Buffer.from(parts.join(''));
 };
 
-/** Pretty-printed as Terraform writes it: many resources, each a handful of short strings and numbers. */
+/** Pretty-printed as Terraform writes it: many resources (the push bench's), each a handful of short strings and numbers. */
 const typicalState = (): Buffer => {
-  const next = pseudoRandom(1);
-  return stateAround((i) =>
-    JSON.stringify(
-      {
-        module: `module.app_${i % 97}`,
-        mode: 'managed',
-        type: 'aws_instance',
-        name: `node_${i}`,
-        provider: 'provider["registry.terraform.io/hashicorp/aws"]',
-        instances: [
-          {
-            schema_version: 1,
-            attributes: {
-              id: `i-${hexOf(next, 17)}`,
-              ami: `ami-${hexOf(next, 17)}`,
-              arn: `arn:aws:ec2:us-east-1:123456789012:instance/i-${hexOf(next, 17)}`,
-              instance_type: 't3.micro',
-              private_ip: `10.${i % 256}.${(i >> 8) % 256}.${(i * 7) % 256}`,
-              monitoring: false,
-              cpu_core_count: 2,
-              ebs_optimized: null,
-              user_data: 'IyEvYmluL2Jhc2gKZWNobyAiaGVsbG8gd29ybGQiCg==',
-              tags: { Name: `node-${i}`, Team: 'platform', 'Cost "Center"': String(1000 + (i % 50)), Région: 'Zürich\t→ ☃' },
-            },
-            sensitive_attributes: [],
-            dependencies: [`module.vpc.aws_subnet.private_${i % 3}`],
-          },
-        ],
-      },
-      null,
-      2,
-    ),
-  );
+  const hex = hexStream(1);
+  return stateAround((i) => JSON.stringify(JSON.parse(resource(i, hex)), null, 2));
 };
 
 const base64Of = (bytes: number): string => {

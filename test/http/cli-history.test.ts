@@ -2,7 +2,7 @@ import * as Minio from 'minio';
 import t from 'tap';
 import { runCli, startCliServer } from '../support/cli.js';
 import { defaultClient } from '../support/go-client.js';
-import { freshDatabase, freshS3Config, tempDir } from '../support/services.js';
+import { freshDatabase, freshS3Config, s3Environment, tempDir } from '../support/services.js';
 import { terraformState } from '../support/states.js';
 
 t.test('verify, replay and rollback from the command line, on PostgreSQL and S3', async (t) => {
@@ -10,11 +10,7 @@ t.test('verify, replay and rollback from the command line, on PostgreSQL and S3'
   const s3 = freshS3Config();
   const env = {
     DATABASE_URL: db.url,
-    S3_ENDPOINT: s3.endPoint,
-    S3_PORT: String(s3.port),
-    S3_ACCESS_KEY: s3.accessKey,
-    S3_SECRET_KEY: s3.secretKey,
-    S3_BUCKET: s3.bucket,
+    ...s3Environment(s3),
     AUTH_USERS: 'ops:pw',
     DATA_DIR: await tempDir(t),
   };

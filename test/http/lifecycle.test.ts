@@ -1,32 +1,14 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { BIN, runCli, startCliServer } from '../support/cli.js';
 import { defaultClient, stateDocument } from '../support/go-client.js';
 import { privatePostgres } from '../support/private-services.js';
-import { freshDatabase, freshS3Config, tempDir } from '../support/services.js';
+import { alive, killLeftoverPostgres, postmasterPid } from '../support/embedded.js';
+import { freshDatabase, s3Environment, tempDir } from '../support/services.js';
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
-const postmasterPid = async (dataDir: string): Promise<number | undefined> => {
-  const text = await fs.readFile(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : Number(text.split('\n')[0]);
-};
-
-/** Kills whatever a test left running in DATA_DIR. */
-const cleanUp = (t: Test, dataDir: string) =>
-  t.teardown(async () => {
-    const pid = await postmasterPid(dataDir);
-    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
-  });
 
 const waitForExit = (exited: Promise<number | null>, ms: number): Promise<number | null | 'still running'> =>
   Promise.race([exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), ms))]);
@@ -34,7 +16,7 @@ const waitForExit = (exited: Promise<number | null>, ms: number): Promise<number
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`${signal} to \`npm start\` stops the server and its PostgreSQL`, async (t) => {
     const dataDir = await tempDir(t);
-    cleanUp(t, dataDir);
+    killLeftoverPostgres(t, dataDir);
     const mainJs = path.join(path.dirname(path.dirname(BIN)), 'dist', 'cli', 'main.js');
     const builtAt = (await fs.stat(mainJs)).mtimeMs;
     const server = await startCliServer({ DATA_DIR: dataDir, AUTH_USERS: 'u:p' }, true);
@@ -51,7 +33,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
 t.test('a second serve on a DATA_DIR in use refuses with one line and touches nothing', async (t) => {
   const dataDir = await tempDir(t);
-  cleanUp(t, dataDir);
+  killLeftoverPostgres(t, dataDir);
   const first = await startCliServer({ DATA_DIR: dataDir, AUTH_USERS: '' });
   t.teardown(() => first.process.kill('SIGKILL'));
   const client = defaultClient(first.baseUrl, 'kept', { username: 'admin', password: (await fs.readFile(path.join(dataDir, 'admin-password'), 'utf8')).trim() });
@@ -117,15 +99,10 @@ t.test('two servers share a DATA_DIR for file blobs: leftovers of dead processes
 
 t.test('SIGTERM ends the server within its grace period while PostgreSQL is down', async (t) => {
   const postgres = await privatePostgres(t);
-  const s3 = freshS3Config();
   const server = await startCliServer({
     DATA_DIR: await tempDir(t),
     DATABASE_URL: postgres.url,
-    S3_ENDPOINT: s3.endPoint,
-    S3_PORT: String(s3.port),
-    S3_ACCESS_KEY: s3.accessKey,
-    S3_SECRET_KEY: s3.secretKey,
-    S3_BUCKET: s3.bucket,
+    ...s3Environment(),
     AUTH_USERS: 'u:p',
     SHUTDOWN_GRACE_SECONDS: '3',
   });

@@ -3,7 +3,7 @@ import t from 'tap';
 import { startCliServer, type RunningServer } from '../support/cli.js';
 import { seedStyleClient, newLockInfo, stateDocument, type GoHttpClient } from '../support/go-client.js';
 import { privatePostgres } from '../support/private-services.js';
-import { freshS3Config, tempDir } from '../support/services.js';
+import { s3Environment, tempDir } from '../support/services.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -49,14 +49,9 @@ const runWorkload = (servers: readonly string[], state: string, stop: { now: boo
 
 t.test('three servers on one PostgreSQL: restarts (fast, then immediate) end no process and lose no acknowledged push', async (t) => {
   const postgres = await privatePostgres(t);
-  const s3 = freshS3Config();
   const env = {
     DATABASE_URL: postgres.url,
-    S3_ENDPOINT: s3.endPoint,
-    S3_PORT: String(s3.port),
-    S3_ACCESS_KEY: s3.accessKey,
-    S3_SECRET_KEY: s3.secretKey,
-    S3_BUCKET: s3.bucket,
+    ...s3Environment(),
     AUTH_USERS: 'ci:pw',
     PG_CONNECT_TIMEOUT_SECONDS: '2',
   };

@@ -3,28 +3,13 @@ import path from 'node:path';
 import t from 'tap';
 import { runCli, startCliServer } from '../support/cli.js';
 import { defaultClient, newLockInfo, stateDocument } from '../support/go-client.js';
+import { killLeftoverPostgres, postmasterPid } from '../support/embedded.js';
 import { tempDir } from '../support/services.js';
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-const postmasterPid = async (dataDir: string): Promise<number | undefined> => {
-  const text = await fs.readFile(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').catch(() => undefined);
-  return text === undefined ? undefined : Number(text.split('\n')[0]);
-};
 
 t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a restart', async (t) => {
   const dataDir = await tempDir(t);
   const env = { DATA_DIR: dataDir, AUTH_USERS: '' };
-  t.teardown(async () => {
-    const pid = await postmasterPid(dataDir);
-    if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
-  });
+  killLeftoverPostgres(t, dataDir);
 
   const first = await startCliServer(env);
   const password = (await fs.readFile(path.join(dataDir, 'admin-password'), 'utf8')).trim();

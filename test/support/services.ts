@@ -55,6 +55,15 @@ export const freshS3Config = (): S3Config => ({
   timeoutMs: 10_000,
 });
 
+/** The environment that points a `state-ledger` process at a fresh bucket of the test S3 server. */
+export const s3Environment = (s3: S3Config = freshS3Config()): Record<string, string> => ({
+  S3_ENDPOINT: s3.endPoint,
+  S3_PORT: String(s3.port),
+  S3_ACCESS_KEY: s3.accessKey,
+  S3_SECRET_KEY: s3.secretKey,
+  S3_BUCKET: s3.bucket,
+});
+
 export const tempDir = async (t: Test): Promise<string> => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'state-ledger-t-'));
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
