@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 import type { LedgerDeps } from '../application/deps.js';
 import type { TrafficLimits, Users } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -36,6 +36,23 @@ const frameworkMessage = (error: { status?: number; type?: string }): string =>
         ? 'the body must be UTF-8 text'
         : 'the request could not be read (a path segment that is not valid percent-encoded UTF-8, say)';
 
+/** The answer to an error nobody turned into a value; the client gone or mid-answer, the connection is dropped. */
+const answerFailure = (logger: Logger, error: { status?: number; type?: string }, req: Request, res: Response): void => {
+  const context = { method: req.method, url: req.originalUrl, requestId: res.locals.requestId };
+  if (res.headersSent || req.socket == null || req.socket.destroyed) {
+    // Mid-answer (a body stream failing) or the client gone: nobody to answer.
+    logger.warn({ ...context, err: error }, 'request ended early');
+    return void res.destroy();
+  }
+  if (error.status === 413) return sendError(res, { type: 'TooLarge', limit: 64 * 1024 });
+  if (typeof error.status === 'number' && error.status >= 400 && error.status < 500 && faultOf(error) === undefined) {
+    return sendError(res, badRequest('bad_request', frameworkMessage(error)));
+  }
+  const response = failureResponse(error);
+  logger.error({ ...context, err: error, status: response.status }, 'request failed');
+  sendResponse(res, response);
+};
+
 /**
  * Errors nobody turned into a value. A dependency failing answers 503 (507 for a full disk), a bug
  * 500; always JSON, never a stack or a path; every one is logged.
@@ -43,19 +60,13 @@ const frameworkMessage = (error: { status?: number; type?: string }): string =>
 const lastResort =
   (logger: Logger): ErrorRequestHandler =>
   (error: { status?: number; type?: string }, req, res, _next) => {
-    const context = { method: req.method, url: req.originalUrl, requestId: res.locals.requestId };
-    if (res.headersSent || req.socket == null || req.socket.destroyed) {
-      // Mid-answer (a body stream failing) or the client gone: nobody to answer.
-      logger.warn({ ...context, err: error }, 'request ended early');
-      return void res.destroy();
+    try {
+      answerFailure(logger, error, req, res);
+    } catch (failure) {
+      // Never let express's own handler answer (it renders HTML with a stack trace): drop the connection.
+      logger.error({ err: failure }, 'answering a failed request failed');
+      res.destroy();
     }
-    if (error.status === 413) return sendError(res, { type: 'TooLarge', limit: 64 * 1024 });
-    if (typeof error.status === 'number' && error.status >= 400 && error.status < 500 && faultOf(error) === undefined) {
-      return sendError(res, badRequest('bad_request', frameworkMessage(error)));
-    }
-    const response = failureResponse(error);
-    logger.error({ ...context, err: error, status: response.status }, 'request failed');
-    sendResponse(res, response);
   };
 
 export const createApp = (deps: AppDeps): express.Express => {
