@@ -27,15 +27,15 @@ export const pushState =
     const ingested = await ingestState(body, declared, deps.limits);
     if (E.isLeft(ingested)) return ingested;
     const { sha256, size } = ingested.right;
-    const { state } = await deps.store.load(name);
-    if (state.head !== null && isRetriedPush(state, lockId, sha256)) {
-      await discardIngested(ingested.right);
-      return E.right({ version: state.head.version, sha256, size });
-    }
-    return withStoredBody(deps.blobs, ingested.right, async (stored) =>
-      E.map(headVersion)(
+    try {
+      const { state } = await deps.store.load(name);
+      if (state.head !== null && isRetriedPush(state, lockId, sha256)) return E.right({ version: state.head.version, sha256, size });
+      const stored = await withStoredBody(deps.blobs, ingested.right, async (body) =>
         // The version exists from now on, not from when its upload began.
-        await handleCommand(deps.store)(name, { type: 'PushState', lockId, body: stored }, { ...metadata, now: new Date() })(),
-      ),
-    ).then(E.map((version) => ({ version, sha256, size })));
+        E.map(headVersion)(await handleCommand(deps.store)(name, { type: 'PushState', lockId, body }, { ...metadata, now: new Date() })()),
+      );
+      return E.map((version: number) => ({ version, sha256, size }))(stored);
+    } finally {
+      await discardIngested(ingested.right); // whatever happened, the body (it holds secrets) leaves the disk
+    }
   };

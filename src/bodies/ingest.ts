@@ -110,7 +110,10 @@ export const ingestState = async (source: Readable, declared: Declared, limits: 
   };
   if (size > limits.maxBytes) return discard(E.left(tooLarge));
   if (size === 0) return discard(E.left({ type: 'EmptyBody' }));
-  if (out.bytesWritten !== size) throw new Error(`wrote ${out.bytesWritten} of ${size} bytes to ${file}`);
+  if (out.bytesWritten !== size) {
+    await fs.rm(file, { force: true });
+    throw new Error(`wrote ${out.bytesWritten} of ${size} bytes to ${file}`);
+  }
   const md5Base64 = md5.digest('base64');
   const md5Check = checkContentMd5(declared.contentMd5, md5Base64);
   if (E.isLeft(md5Check)) return discard(md5Check);

@@ -7,7 +7,7 @@ import { faultOf } from '../storage/failures.js';
 import { auditRoutes } from './audit-routes.js';
 import { basicAuth } from './auth.js';
 import { badRequest, failureResponse, sendError, sendResponse } from './errors.js';
-import { refuseEncodedBodies, refuseForeignOrigins, securityHeaders, strictQuery, wellFormedRequest } from './guards.js';
+import { closeIfBodyUnread, refuseEncodedBodies, refuseForeignOrigins, securityHeaders, strictQuery, wellFormedRequest } from './guards.js';
 import { healthRoutes } from './health.js';
 import { historyRoutes } from './history-routes.js';
 import { protocolRoutes } from './protocol-routes.js';
@@ -74,7 +74,7 @@ export const createApp = (deps: AppDeps): express.Express => {
   app.disable('x-powered-by');
   app.disable('etag'); // we set content ETags ourselves
   if (deps.trustProxy !== undefined) app.set('trust proxy', /^\d+$/.test(deps.trustProxy) ? Number(deps.trustProxy) : deps.trustProxy);
-  app.use(requestId, securityHeaders, wellFormedRequest);
+  app.use(requestId, closeIfBodyUnread, securityHeaders, wellFormedRequest);
   app.use(healthRoutes({ ...deps, readyTimeoutMs: deps.traffic.readyTimeoutMs }));
   app.use(refuseForeignOrigins(deps.allowedOrigins ?? []), refuseEncodedBodies, strictQuery);
   app.use(basicAuth({ users: deps.users, logger: deps.logger, failuresPerMinute: deps.traffic.loginFailuresPerMinute }));

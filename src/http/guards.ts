@@ -1,5 +1,18 @@
 import type { Request, RequestHandler } from 'express';
+import onHeaders from 'on-headers';
 import { sendError } from './errors.js';
+
+/**
+ * An answer given before the request's body has all arrived (a refusal, a health check sent with a
+ * body) closes the connection: Node would otherwise read the rest and throw it away, for as long
+ * as a slow client cares to trickle it in. Unauthenticated bodies are never read this way either.
+ */
+export const closeIfBodyUnread: RequestHandler = (req, res, next) => {
+  onHeaders(res, () => {
+    if (!req.complete) res.setHeader('Connection', 'close');
+  });
+  next();
+};
 
 /**
  * HTTP/1.0 and 1.1 only, and 1.1 with a Host, as the standard asks: Node's parser would also let

@@ -25,7 +25,7 @@ import { readSmallJson, smallBody } from './small-body.js';
 import { sendTable, wantsTable } from './text-table.js';
 
 /**
- * A diff parses both versions whole, in a worker thread, one pair at a time: bounded in size, heap
+ * A diff parses both versions whole, in a worker process, one pair at a time: bounded in size, heap
  * and time so that no request can exhaust the server's memory or hold its event loop.
  */
 const DIFF_MAX_BYTES = 32 * 1024 * 1024;

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Express } from 'express';
 import type { TrafficLimits } from '../config.js';
@@ -13,10 +14,12 @@ const MALFORMED = { status: 400, message: 'the request is not valid HTTP/1.1' };
 /** A JSON answer written straight to a socket, for requests Node hands over before express. */
 const rawAnswer = (socket: Duplex, status: number, error: string, message: string): void => {
   const body = JSON.stringify({ error, message });
-  socket.end(
+  socket.write(
     `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
   );
+  // Then the connection is closed both ways: nothing more of that request is read.
+  (socket as net.Socket).destroySoon();
 };
 
 /**
@@ -45,6 +48,8 @@ export const createHttpServer = (app: Express, limits: TrafficLimits, logger: Lo
   server.timeout = limits.idleTimeoutMs;
   server.maxConnections = limits.maxConnections;
   server.on('clientError', jsonClientError(logger));
+  // Out of descriptors (accept EMFILE) and the like: logged, never an uncaught exception.
+  server.on('error', (error) => logger.error({ err: error }, 'the HTTP server failed'));
   // Node hands these to listeners, or answers them bare (or not at all) without one.
   server.on('connect', (_req: http.IncomingMessage, socket: Duplex) =>
     rawAnswer(socket, 405, 'method_not_allowed', 'CONNECT is not supported: this is not a proxy'),

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readIfExists } from './files.js';
-import { isStateLedgerProcess } from './processes.js';
+import { isOtherStateLedgerProcess } from './processes.js';
 
 /** Who holds a zero-setup DATA_DIR (and so its embedded PostgreSQL). */
 export interface DataDirOwner {
@@ -30,7 +30,7 @@ const parseOwner = (text: string | undefined): DataDirOwner | undefined => {
 
 /** An owner that died (kill -9, power cut) leaves its file behind; it no longer counts. */
 const isLive = async (owner: DataDirOwner | undefined): Promise<boolean> =>
-  owner !== undefined && owner.hostname === os.hostname() && (await isStateLedgerProcess(owner.pid));
+  owner !== undefined && owner.hostname === os.hostname() && (await isOtherStateLedgerProcess(owner.pid));
 
 /**
  * Takes DATA_DIR for this process (`command` says what for), unless a live state-ledger process

@@ -12,12 +12,12 @@ export const isAlive = async (pid: number): Promise<boolean> => {
 };
 
 /**
- * A live state-ledger process: after a reboot or a kill -9 the pid recorded in a file may have been
- * reused by something else, which must not keep a data folder locked forever.
+ * Another live state-ledger process. After a reboot or a kill -9 the pid recorded in a file may
+ * have been reused by something else, which must not keep a data folder locked forever; and a file
+ * naming this very process was left by an earlier one that had the same pid (pid 1 in a container).
  */
-export const isStateLedgerProcess = async (pid: number): Promise<boolean> => {
-  if (pid === process.pid) return true;
-  if (!(await isAlive(pid))) return false;
+export const isOtherStateLedgerProcess = async (pid: number): Promise<boolean> => {
+  if (pid === process.pid || !(await isAlive(pid))) return false;
   const cmdline = await readIfExists(`/proc/${pid}/cmdline`);
   return cmdline === undefined || cmdline.includes('state-ledger');
 };

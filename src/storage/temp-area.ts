@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readIfExists } from './files.js';
-import { isStateLedgerProcess } from './processes.js';
+import { isOtherStateLedgerProcess } from './processes.js';
 
 /**
  * Where pushed bodies wait while they are checked. They hold secrets, so nothing may outlive the
@@ -22,13 +22,20 @@ const HEARTBEAT_MS = 60_000;
 const STALE_MS = 5 * 60_000;
 const OWNER_FILE = '.owner';
 
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+/** Our own folders, and bodies an older version wrote straight into TMP_DIR: nothing else is ever touched. */
+const PROCESS_FOLDER = new RegExp(`^${UUID}$`);
+const OLD_BODY = new RegExp(`^state-${UUID}$`);
+
 const isAbandoned = async (folder: string): Promise<boolean> => {
-  const stat = await fs.stat(folder).catch(() => undefined);
+  const name = path.basename(folder);
+  const stat = await fs.lstat(folder).catch(() => undefined);
   if (stat === undefined) return false;
-  if (!stat.isDirectory()) return true; // bodies of an older version, written straight into TMP_DIR
+  if (stat.isFile() && OLD_BODY.test(name)) return true;
+  if (!stat.isDirectory() || !PROCESS_FOLDER.test(name)) return false;
   if (Date.now() - stat.mtimeMs > STALE_MS) return true;
   const [hostname, pid] = ((await readIfExists(path.join(folder, OWNER_FILE))) ?? '').split('\n');
-  return hostname === os.hostname() && !(await isStateLedgerProcess(Number(pid)));
+  return hostname === os.hostname() && !(await isOtherStateLedgerProcess(Number(pid)));
 };
 
 /** Removes what dead processes left; answers how many entries went. */

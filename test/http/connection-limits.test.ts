@@ -36,6 +36,19 @@ t.test('an unauthenticated push is answered 401 without reading its body, and th
   t.strictSame(await fs.readdir(tmpDir), [], 'no temporary file was started');
 });
 
+t.test('an answer given before the body has arrived closes the connection (no body is trickled in for an hour)', async (t) => {
+  const server = await startServer(t);
+  for (const [what, head] of [
+    ['a health check', 'GET /livez HTTP/1.1\r\nHost: x\r\n'],
+    ['a refused encoding', `POST /states/x HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\nContent-Encoding: gzip\r\n`],
+    ['a read', `GET /states HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\n`],
+  ] as const) {
+    const exchange = await rawExchange(server.baseUrl, `${head}Transfer-Encoding: chunked\r\n\r\n1\r\na\r\n`, 10_000);
+    t.match(parseRaw(exchange.received).headers, /connection: close/, `${what}: answered with Connection: close`);
+    t.ok(exchange.closedByServer && exchange.ms < 5000, `${what}: the connection was closed, not held for the rest of the body (${exchange.ms} ms)`);
+  }
+});
+
 t.test('a body that stalls is dropped after the idle timeout, with nothing kept', async (t) => {
   const tmpDir = await tempDir(t);
   const server = await startServer(t, { tmpDir, traffic: { bodyIdleTimeoutMs: 1000 } });

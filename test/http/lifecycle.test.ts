@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,17 +77,21 @@ t.test('two servers share a DATA_DIR for file blobs: leftovers of dead processes
   t.teardown(() => first.process.kill('SIGKILL'));
   const tmp = path.join(dataDir, 'tmp');
   const [firstFolder] = await fs.readdir(tmp);
-  await fs.mkdir(path.join(tmp, 'dead-process'));
-  await fs.writeFile(path.join(tmp, 'dead-process', '.owner'), `${os.hostname()}\n999999\n`);
-  await fs.writeFile(path.join(tmp, 'dead-process', 'state-1'), 'secret');
-  await fs.writeFile(path.join(tmp, 'state-from-an-older-version'), 'secret');
+  const dead = path.join(tmp, randomUUID());
+  await fs.mkdir(dead);
+  await fs.writeFile(path.join(dead, '.owner'), `${os.hostname()}\n999999\n`);
+  await fs.writeFile(path.join(dead, 'state-1'), 'secret');
+  const older = `state-${randomUUID()}`;
+  await fs.writeFile(path.join(tmp, older), 'secret');
+  await fs.writeFile(path.join(tmp, 'not-ours.txt'), 'someone else');
 
   const second = await startCliServer(env);
   t.teardown(() => second.process.kill('SIGKILL'));
   const left = await fs.readdir(tmp);
-  t.strictSame(left.filter((entry) => entry === 'dead-process' || entry.startsWith('state-')), [], 'what dead processes left is gone');
+  t.strictSame(left.filter((entry) => entry === path.basename(dead) || entry === older), [], 'what dead processes left is gone');
   t.ok(firstFolder !== undefined && left.includes(firstFolder), "the live first server's folder is kept");
-  t.equal(left.length, 2, "beside the second server's own");
+  t.ok(left.includes('not-ours.txt'), 'a file that is not ours is never touched');
+  t.equal(left.length, 3, "beside the second server's own");
   const client = defaultClient(second.baseUrl, 'shared', { username: 'u', password: 'p' });
   t.equal((await client.put(stateDocument(1))).status, 200);
   t.strictSame((await defaultClient(first.baseUrl, 'shared', { username: 'u', password: 'p' }).get()).body, stateDocument(1), 'both serve the same blobs');
@@ -94,7 +99,7 @@ t.test('two servers share a DATA_DIR for file blobs: leftovers of dead processes
     server.process.kill('SIGTERM');
     t.equal(await server.exited, 0);
   }
-  t.strictSame(await fs.readdir(tmp), [], 'a clean stop removes its own folder');
+  t.strictSame(await fs.readdir(tmp), ['not-ours.txt'], 'a clean stop removes its own folder');
 });
 
 t.test('SIGTERM ends the server within its grace period while PostgreSQL is down', async (t) => {

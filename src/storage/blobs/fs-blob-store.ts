@@ -42,9 +42,14 @@ export const fsBlobStore = async (root: string): Promise<BlobStore> => {
       if (!isCode(error, 'EXDEV')) throw error;
       // Another file system: copy beside the target, then rename, so readers never see half a blob.
       const partial = `${target}.${randomUUID()}.partial`;
-      await fs.copyFile(filePath, partial);
-      await sync(partial);
-      await fs.rename(partial, target);
+      try {
+        await fs.copyFile(filePath, partial);
+        await sync(partial);
+        await fs.rename(partial, target);
+      } catch (copyError) {
+        await fs.rm(partial, { force: true }); // a full disk must not keep half a body (with its secrets)
+        throw copyError;
+      }
     }
     await sync(path.dirname(target));
   };

@@ -76,9 +76,12 @@ export const s3BlobStore = async (settings: S3Config): Promise<BlobStore> => {
     exists,
     // Content-addressed: writing a key that exists rewrites the same bytes, so no round trip to check first.
     put: async (key, filePath, size) => {
-      await guarded('store a body', () =>
-        client.putObject(bucket, key, createReadStream(filePath, { highWaterMark: 1 << 20 }), size, { 'Content-Type': 'application/json' }),
-      );
+      const body = createReadStream(filePath, { highWaterMark: 1 << 20 });
+      try {
+        await guarded('store a body', () => client.putObject(bucket, key, body, size, { 'Content-Type': 'application/json' }));
+      } finally {
+        body.destroy(); // a failed upload may never have read it: its descriptor would keep the deleted file's blocks
+      }
     },
     get: async (key) =>
       guarded('read a body', () => client.getObject(bucket, key)).catch((error: unknown) => (isMissing(error) ? null : Promise.reject(error))),
