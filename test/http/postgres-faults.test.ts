@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import t from 'tap';
 import { startCliServer, type RunningServer } from '../support/cli.js';
 import { seedStyleClient, newLockInfo, stateDocument, type GoHttpClient } from '../support/go-client.js';
@@ -56,7 +58,11 @@ t.test('three servers on one PostgreSQL: restarts (fast, then immediate) end no 
     PG_CONNECT_TIMEOUT_SECONDS: '2',
   };
   const servers: RunningServer[] = [];
-  for (let i = 0; i < 3; i++) servers.push(await startCliServer({ ...env, DATA_DIR: await tempDir(t) }));
+  const dataDirs: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    dataDirs.push(await tempDir(t));
+    servers.push(await startCliServer({ ...env, DATA_DIR: dataDirs[i] ?? '' }));
+  }
   t.teardown(() => {
     for (const server of servers) server.process.kill('SIGKILL');
   });
@@ -96,6 +102,11 @@ t.test('three servers on one PostgreSQL: restarts (fast, then immediate) end no 
     if (reply.status === 200 && Buffer.from(await reply.arrayBuffer()).equals(body)) intact++;
   }
   t.equal(intact, acknowledged.length, `every acknowledged push (${acknowledged.length}) reads back with its exact bytes`);
+  for (const dataDir of dataDirs) {
+    const tmp = path.join(dataDir, 'tmp');
+    const left = (await Promise.all((await fs.readdir(tmp)).map((folder) => fs.readdir(path.join(tmp, folder))))).flat();
+    t.strictSame(left, ['.owner'], 'no pushed body was left on disk by a failed attempt');
+  }
   const versions = new Set(acknowledged.map((a) => `${a.state}/${a.version}`));
   t.equal(versions.size, acknowledged.length, 'no two acknowledged pushes share a version');
 });

@@ -1,7 +1,9 @@
+import fs from 'node:fs/promises';
 import t from 'tap';
 import { defaultClient, stateDocument } from '../support/go-client.js';
 import { privateS3 } from '../support/private-services.js';
 import { startServer, type TestServer } from '../support/server.js';
+import { tempDir } from '../support/services.js';
 
 const TIMEOUT_MS = 2000;
 /** Generous: the point is that the answer comes (no hang), not how fast. */
@@ -30,7 +32,8 @@ const pushUntilStored = async (push: () => Promise<{ status: number }>): Promise
 for (const fault of ['stopped', 'frozen (SIGSTOP)'] as const) {
   t.test(`object store ${fault}: 503 within the timeout, nothing half-written, recovery on its own`, async (t) => {
     const s3 = await privateS3(t, TIMEOUT_MS);
-    const server = await startServer(t, { s3: s3.config });
+    const tmpDir = await tempDir(t);
+    const server = await startServer(t, { s3: s3.config, tmpDir });
     const client = defaultClient(server.baseUrl, 'fragile');
     t.equal((await client.put(stateDocument(1))).status, 200);
     const before = await ledgerSnapshot(server);
@@ -50,6 +53,15 @@ for (const fault of ['stopped', 'frozen (SIGSTOP)'] as const) {
     t.equal(ready.status, 503);
     t.strictSame(await ready.json(), { status: 'unavailable', postgres: 'ok', blobs: 'unavailable' });
     t.strictSame(await ledgerSnapshot(server), before, 'no event refers to a body that was not stored');
+    t.strictSame(await fs.readdir(tmpDir), [], 'no pushed body was left on disk');
+    if (fault === 'stopped') {
+      // Bodies over one 8 MiB part go up in parts: a failed multipart upload must not keep its file open.
+      const large = stateDocument(3, undefined, { padding: 'x'.repeat(9 << 20) });
+      const openFiles = async () => (await fs.readdir('/proc/self/fd')).length;
+      const before = await openFiles();
+      for (let i = 0; i < 10; i++) t.equal((await client.put(large)).status, 503);
+      t.ok((await openFiles()) - before < 5, 'no descriptor is left open per failed upload');
+    }
 
     if (fault === 'stopped') await s3.restart();
     else process.kill(s3.proxyPid(), 'SIGCONT');
