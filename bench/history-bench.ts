@@ -3,7 +3,7 @@ import { evolve, initialState, type LedgerState } from '../src/commands/state.js
 import type { StateEvent } from '../src/events/events.js';
 import { chainHash, GENESIS_HASH } from '../src/events/hash-chain.js';
 import { replay } from '../src/projections/replay.js';
-import { SNAPSHOT_SCHEMA } from '../src/storage/pg-event-store.js';
+import { stateStreams } from '../src/commands/stream-kinds.js';
 import { expectStatus, send, type Target } from './http.js';
 import { percentile } from './stats.js';
 
@@ -95,7 +95,7 @@ const seed = async (client: pg.Client, versions: number): Promise<number> => {
     HISTORY_STATE,
     streamVersion,
     state,
-    SNAPSHOT_SCHEMA,
+    stateStreams.snapshotSchema,
   ]);
   await client.query('COMMIT');
   return streamVersion;

@@ -1,6 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import path from 'node:path';
+import type { TlsSettings } from './http/tls.js';
+import { decodeOidcIssuers, type OidcIssuer } from './identity/oidc-issuers.js';
 
 /** Builds a codec for one environment variable; `expected` is what the error line says it wants. */
 const envVar = <A>(expected: string, parse: (raw: string) => A | undefined, fallback: A | undefined) =>
@@ -111,6 +113,11 @@ const EnvCodec = t.type({
   MAX_UPLOADS_PER_CLIENT: integer(1, 10_000, 8),
   LOGIN_FAILURES_PER_MINUTE: integer(1, 1_000_000, 10),
   SHUTDOWN_GRACE_SECONDS: seconds(3600, 25),
+  OIDC_ISSUERS: text(),
+  OIDC_ISSUERS_FILE: text(),
+  TLS_CERT: text(),
+  TLS_KEY: text(),
+  TLS_CLIENT_CA: text(),
 });
 
 export interface S3Config {
@@ -171,6 +178,11 @@ export interface Config {
   readonly postgres: PostgresSettings;
   readonly s3TimeoutMs: number;
   readonly traffic: TrafficLimits;
+  /** OIDC issuers whose JWTs are accepted: OIDC_ISSUERS as written, and the file OIDC_ISSUERS_FILE names (read at start). */
+  readonly oidcIssuers: readonly OidcIssuer[];
+  readonly oidcIssuersFile: string | undefined;
+  /** Unset: plain HTTP. */
+  readonly tls: TlsSettings | undefined;
 }
 
 const SECRET = ['AUTH_USERS', 'DATABASE_URL', 'S3_ACCESS_KEY', 'S3_SECRET_KEY'];
@@ -194,6 +206,10 @@ export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> =
   const v = decoded.right;
   const s3Missing = ['S3_ACCESS_KEY', 'S3_SECRET_KEY'].filter((name) => v.S3_ENDPOINT !== undefined && env[name] === undefined);
   if (s3Missing.length > 0) return E.left(s3Missing.map((name) => `${name} must be set when S3_ENDPOINT is set`));
+  if ((v.TLS_CERT === undefined) !== (v.TLS_KEY === undefined)) return E.left(['TLS_CERT and TLS_KEY must be set together (the certificate and its private key, PEM files)']);
+  if (v.TLS_CLIENT_CA !== undefined && v.TLS_CERT === undefined) return E.left(['TLS_CLIENT_CA needs TLS_CERT and TLS_KEY: client certificates are checked only over HTTPS']);
+  const issuers = v.OIDC_ISSUERS === undefined ? E.right([]) : decodeOidcIssuers(v.OIDC_ISSUERS);
+  if (E.isLeft(issuers)) return E.left([`OIDC_ISSUERS: ${issuers.left}`]);
   return E.right({
     port: v.PORT ?? 8080,
     host: v.HOST ?? '127.0.0.1',
@@ -238,6 +254,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> =
       readyTimeoutMs: ms(v.READY_TIMEOUT_SECONDS),
       shutdownGraceMs: ms(v.SHUTDOWN_GRACE_SECONDS),
     },
+    oidcIssuers: issuers.right,
+    oidcIssuersFile: v.OIDC_ISSUERS_FILE,
+    tls: v.TLS_CERT === undefined || v.TLS_KEY === undefined ? undefined : { certFile: v.TLS_CERT, keyFile: v.TLS_KEY, clientCaFile: v.TLS_CLIENT_CA },
   });
 };
 

@@ -8,7 +8,8 @@ import { fsBlobStore } from './storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from './storage/blobs/s3-blob-store.js';
 import { lockDataDir } from './storage/data-dir-lock.js';
 import { openEmbeddedPostgres } from './storage/embedded-postgres.js';
-import { pgEventStore } from './storage/pg-event-store.js';
+import { accessStreams } from './commands/stream-kinds.js';
+import { pgEventStore, pgStreamStore } from './storage/pg-event-store.js';
 import { CLI_POOL, migrate, openPool } from './storage/postgres.js';
 import { openTempArea } from './storage/temp-area.js';
 
@@ -91,6 +92,7 @@ export const openRuntime = async (config: Config, logger: Logger, command: strin
     const temp = await openTempArea(config.tmpDir, (removed) => logger.info({ removed, tmpDir: config.tmpDir }, 'removed temporary bodies left by stopped processes'));
     const ledger: LedgerDeps = {
       store: pgEventStore(database.pool),
+      accessStore: pgStreamStore(database.pool, accessStreams),
       db: database.pool,
       blobs,
       limits: { maxBytes: config.maxStateBytes, tmpDir: temp.dir, idleTimeoutMs: config.traffic.bodyIdleTimeoutMs },

@@ -1,27 +1,33 @@
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Config, Users } from './config.js';
+import type { AccessManager } from './application/manage-access.js';
+import type { CommandMetadata } from './commands/commands.js';
+import type { Config } from './config.js';
 
 export const ADMIN = 'admin';
 
-export interface ResolvedUsers {
-  readonly users: Users;
-  /** Set only on the start that created the password, so it is printed exactly once. */
-  readonly newAdminPassword: string | undefined;
-  readonly passwordFile: string | undefined;
-}
+/** How the banner names the way in. */
+export type FirstAdministrator =
+  | { readonly kind: 'development-users'; readonly names: readonly string[] }
+  /** Made now: its password is printed this once. */
+  | { readonly kind: 'created'; readonly password: string }
+  /** Made from the plain-text DATA_DIR/admin-password of an older release, which is then deleted. */
+  | { readonly kind: 'imported'; readonly file: string }
+  | { readonly kind: 'existing' };
 
-/** AUTH_USERS when given; otherwise user `admin` with a password made once and kept in DATA_DIR. */
-export const resolveUsers = async (config: Config): Promise<ResolvedUsers> => {
-  if (config.users !== undefined) return { users: config.users, newAdminPassword: undefined, passwordFile: undefined };
-  const passwordFile = path.resolve(config.dataDir, 'admin-password');
-  await fs.mkdir(config.dataDir, { recursive: true });
-  const existing = await fs.readFile(passwordFile, 'utf8').catch(() => undefined);
-  if (existing !== undefined && existing.trim() !== '') {
-    return { users: new Map([[ADMIN, existing.trim()]]), newAdminPassword: undefined, passwordFile };
-  }
-  const password = randomBytes(18).toString('base64url');
-  await fs.writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
-  return { users: new Map([[ADMIN, password]]), newAdminPassword: password, passwordFile };
+const systemMetadata = (): CommandMetadata => ({ actor: 'system', remoteAddress: null, userAgent: 'state-ledger serve', requestId: 'first-start', now: new Date() });
+
+/**
+ * Without AUTH_USERS, a fresh ledger gets user `admin` (admin on every state) with a generated
+ * password, stored hashed like any other. Several processes starting at once on one database
+ * make exactly one: the access stream's compare-and-set decides.
+ */
+export const ensureFirstAdministrator = async (config: Config, access: AccessManager): Promise<FirstAdministrator> => {
+  if (config.users !== undefined) return { kind: 'development-users', names: [...config.users.keys()] };
+  const legacyFile = path.resolve(config.dataDir, 'admin-password');
+  const legacy = (await fs.readFile(legacyFile, 'utf8').catch(() => '')).trim();
+  const created = await access.bootstrap(ADMIN, systemMetadata(), legacy === '' ? undefined : legacy);
+  if (legacy !== '') await fs.rm(legacyFile, { force: true });
+  if (created === undefined) return { kind: 'existing' };
+  return legacy === '' ? { kind: 'created', password: created } : { kind: 'imported', file: legacyFile };
 };

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { evolve, initialState, type LedgerState } from '../commands/state.js';
+import { streamFold } from '../commands/stream-kinds.js';
 import { canonicalJson, chainHash, GENESIS_HASH } from '../events/hash-chain.js';
 import type { SqlExecutor } from '../projections/sql.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
 import { decodeEventRow, eventColumns, type EventRow } from '../storage/event-rows.js';
-import { SNAPSHOT_SCHEMA } from '../storage/pg-event-store.js';
 
 export type LedgerProblem =
   | { readonly kind: 'event'; readonly position: number; readonly stream: string; readonly version: number; readonly reason: string }
@@ -22,7 +21,7 @@ const BATCH = 5000;
 
 interface StreamEnd {
   readonly version: number;
-  readonly state: LedgerState;
+  readonly state: unknown;
 }
 
 /** Recomputes every stream's hash chain from the stored rows, in stream order, folding each stream as it goes. */
@@ -56,9 +55,10 @@ const verifyChains = async (sql: SqlExecutor, problems: LedgerProblem[], ends: M
       });
       if (expected !== row.hash) problems.push({ ...where, reason: `its content does not match its hash (recomputed ${expected}, stored ${row.hash})` });
       previous = { stream: row.stream_id, version: row.stream_version, hash: row.hash };
-      const folded = ends.get(row.stream_id)?.state ?? initialState;
+      const kind = streamFold(row.stream_id);
+      const folded = ends.has(row.stream_id) ? ends.get(row.stream_id)?.state : kind.initial;
       try {
-        ends.set(row.stream_id, { version: row.stream_version, state: evolve(folded, decodeEventRow(row).event) });
+        ends.set(row.stream_id, { version: row.stream_version, state: kind.evolve(folded, decodeEventRow(row).event) });
       } catch (error) {
         problems.push({ ...where, reason: `does not decode: ${(error as Error).message}` });
         ends.set(row.stream_id, { version: row.stream_version, state: folded });
@@ -84,7 +84,7 @@ const verifyStreams = async (sql: SqlExecutor, problems: LedgerProblem[], ends: 
     const end = ends.get(row.stream_id);
     if (end === undefined || end.version !== row.version) {
       problems.push({ kind: 'stream', stream: row.stream_id, reason: `is at version ${row.version} but its events end at ${end?.version ?? 0}` });
-    } else if (row.snapshot_schema === SNAPSHOT_SCHEMA && canonicalJson(row.snapshot) !== canonicalJson(end.state)) {
+    } else if (row.snapshot_schema === streamFold(row.stream_id).snapshotSchema && canonicalJson(row.snapshot) !== canonicalJson(end.state)) {
       problems.push({ kind: 'stream', stream: row.stream_id, reason: 'has a decider snapshot that differs from its events' });
     }
   }

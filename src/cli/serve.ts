@@ -4,22 +4,35 @@ import type { Config } from '../config.js';
 import { createApp } from '../http/app.js';
 import { createHttpServer, listenOn } from '../http/server.js';
 import type { Logger } from '../logger.js';
-import { describeBackends, openRuntime } from '../runtime.js';
+import { describeBackends, openRuntime, StartRefused } from '../runtime.js';
 import { listenForEvents, type EventWakeups } from '../storage/event-wakeups.js';
-import { resolveUsers, type ResolvedUsers } from '../zero-setup-users.js';
+import fs from 'node:fs/promises';
+import * as E from 'fp-ts/lib/Either.js';
+import { manageAccess } from '../application/manage-access.js';
+import { clientCertificateName, loadTls } from '../http/tls.js';
+import { decodeOidcIssuers, type OidcIssuer } from '../identity/oidc-issuers.js';
+import { oidcVerifier } from '../identity/oidc.js';
+import { ADMIN, ensureFirstAdministrator, type FirstAdministrator } from '../zero-setup-users.js';
 
-const banner = (baseUrl: string, resolved: ResolvedUsers, config: Config): string => {
-  const [user] = resolved.users.keys();
-  const password =
-    resolved.newAdminPassword !== undefined
-      ? `password ${resolved.newAdminPassword} (generated now, kept in ${resolved.passwordFile}; shown only this once)`
-      : resolved.passwordFile !== undefined
-        ? `password in ${resolved.passwordFile}`
-        : 'password from AUTH_USERS';
+const credentialsLine = (first: FirstAdministrator): string => {
+  switch (first.kind) {
+    case 'development-users':
+      return `users ${first.names.join(', ')} from AUTH_USERS: plain-text passwords, for development only`;
+    case 'created':
+      return `user ${ADMIN}, password ${first.password} (generated now and stored hashed: shown only this once; change it with \`npx state-ledger user passwd ${ADMIN}\`)`;
+    case 'imported':
+      return `user ${ADMIN}, password from ${first.file}, now stored hashed (the plain-text file was deleted)`;
+    case 'existing':
+      return `users, tokens and grants are in the database (\`npx state-ledger user list\`, \`access list\`)`;
+  }
+};
+
+const banner = (baseUrl: string, first: FirstAdministrator, config: Config): string => {
+  const user = first.kind === 'development-users' ? (first.names[0] ?? ADMIN) : ADMIN;
   const state = `${baseUrl}/states/my-state`;
   return [
     `state-ledger is ready on ${baseUrl} (${describeBackends(config)})`,
-    `user ${user}, ${password}`,
+    credentialsLine(first),
     '',
     'Paste into your Terraform/OpenTofu configuration, and export TF_HTTP_PASSWORD=<the password>:',
     '',
@@ -35,6 +48,17 @@ const banner = (baseUrl: string, resolved: ResolvedUsers, config: Config): strin
     '}',
     '',
   ].join('\n');
+};
+
+/** OIDC_ISSUERS and the file OIDC_ISSUERS_FILE names, together; a bad file refuses the start with one line. */
+const oidcIssuers = async (config: Config): Promise<readonly OidcIssuer[]> => {
+  if (config.oidcIssuersFile === undefined) return config.oidcIssuers;
+  const text = await fs.readFile(config.oidcIssuersFile, 'utf8').catch((error: Error) => {
+    throw new StartRefused(`OIDC_ISSUERS_FILE ${config.oidcIssuersFile} cannot be read: ${error.message}`);
+  });
+  const decoded = decodeOidcIssuers(text);
+  if (E.isLeft(decoded)) throw new StartRefused(`OIDC_ISSUERS_FILE ${config.oidcIssuersFile}: ${decoded.left}`);
+  return [...config.oidcIssuers, ...decoded.right];
 };
 
 /** Resolves when `work` settles or after `ms`, whichever is first: shutdown must not wait on a dead dependency. */
@@ -63,22 +87,29 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   let wakeups: EventWakeups | undefined;
   let server: http.Server | undefined;
   try {
-    const resolved = await resolveUsers(config);
+    const issuers = await oidcIssuers(config);
+    const tls = config.tls === undefined ? undefined : await loadTls(config.tls).catch((error: Error) => {
+      throw new StartRefused(error.message);
+    });
+    const first = await ensureFirstAdministrator(config, manageAccess(runtime.ledger.accessStore));
+    if (first.kind === 'development-users') logger.warn('AUTH_USERS holds plain-text passwords: it is for development only; use `state-ledger user add` and tokens in production');
     wakeups = await listenForEvents(runtime.databaseUrl, logger);
     const app = createApp({
       ...runtime.ledger,
-      users: resolved.users,
+      users: config.users ?? new Map(),
+      oidc: issuers.length === 0 ? undefined : oidcVerifier(issuers),
+      ...(config.tls?.clientCaFile === undefined ? {} : { certificateName: clientCertificateName }),
       logger,
       traffic: config.traffic,
       allowedOrigins: config.allowedOrigins,
       trustProxy: config.trustProxy,
       wakeups,
     });
-    server = createHttpServer(app, config.traffic, logger);
+    server = createHttpServer(app, config.traffic, logger, tls);
     await listenOn(server, config.port, config.host);
     const { port } = server.address() as AddressInfo;
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-    process.stderr.write(`${banner(`http://${shownHost}:${port}`, resolved, config)}\n`);
+    process.stderr.write(`${banner(`${tls === undefined ? 'http' : 'https'}://${shownHost}:${port}`, first, config)}\n`);
     logger.info({ host: config.host, port }, 'listening');
   } catch (error) {
     await wakeups?.close().catch(() => undefined);

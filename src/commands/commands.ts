@@ -30,8 +30,12 @@ export interface RollbackTarget {
 
 export type Command =
   | { readonly type: 'LockState'; readonly lock: LockInfo }
-  /** lockId null: a force-unlock (Terraform sends no lock info for it). */
-  | { readonly type: 'UnlockState'; readonly lockId: string | null }
+  /**
+   * presented: the LockInfo the unlock request carries; null for Terraform's force-unlock (no
+   * body). An unlock that does not carry the holder's own LockInfo releases someone else's lock:
+   * only callers that may force (mayForce) can do that.
+   */
+  | { readonly type: 'UnlockState'; readonly presented: LockInfo | null; readonly mayForce: boolean }
   | { readonly type: 'PushState'; readonly lockId: string | null; readonly body: StoredBody }
   | { readonly type: 'DeleteState'; readonly lockId: string | null }
   | {
@@ -51,5 +55,7 @@ export interface CommandMetadata {
   readonly remoteAddress: string | null;
   readonly userAgent: string | null;
   readonly requestId: string;
+  /** For an OIDC caller: the claims that identify the run (subject, project, ref, pipeline). */
+  readonly claims?: Readonly<Record<string, string>>;
   readonly now: Date;
 }

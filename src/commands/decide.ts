@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { StateEvent } from '../events/events.js';
+import type { LockInfo } from '../events/lock-info.js';
 import type { Command, RollbackTarget, StoredBody } from './commands.js';
 import type { DomainError } from './errors.js';
 import { assertNever, type LedgerState } from './state.js';
@@ -78,6 +79,13 @@ const decideRollback = (state: LedgerState, command: Extract<Command, { type: 'R
 
 const none: Decision = E.right([]);
 
+/**
+ * An unlock carries the holder's own LockInfo (both clients send back what they locked with);
+ * a force-unlock carries nothing or only the ID, with every other field empty.
+ */
+const isHoldersOwn = (presented: LockInfo, holder: LockInfo): boolean =>
+  (['Operation', 'Info', 'Who', 'Version', 'Created', 'Path'] as const).every((field) => (presented[field] ?? '') === (holder[field] ?? ''));
+
 export const decide = (command: Command, state: LedgerState): Decision => {
   switch (command.type) {
     case 'LockState': {
@@ -88,12 +96,17 @@ export const decide = (command: Command, state: LedgerState): Decision => {
     }
     case 'UnlockState': {
       if (state.lock === null) return none; // a retried unlock
-      if (command.lockId === null) return E.right([{ type: 'LockForceReleased', data: { lock: state.lock } }]);
-      if (state.lock.ID === command.lockId) return E.right([{ type: 'StateUnlocked', data: { lock_id: command.lockId } }]);
-      // A retry of an unlock that already succeeded (its response was lost) while someone else has
-      // since taken the lock: refusing it would lead its caller to force-unlock the new holder.
-      if (state.released === command.lockId) return none;
-      return E.left({ type: 'LockMismatch', holder: state.lock });
+      const { presented } = command;
+      if (presented !== null && presented.ID !== state.lock.ID) {
+        // A retry of an unlock that already succeeded (its response was lost) while someone else has
+        // since taken the lock: refusing it would lead its caller to force-unlock the new holder.
+        if (state.released === presented.ID) return none;
+        return E.left({ type: 'LockMismatch', holder: state.lock });
+      }
+      if (presented !== null && isHoldersOwn(presented, state.lock)) return E.right([{ type: 'StateUnlocked', data: { lock_id: presented.ID } }]);
+      // No body (Terraform's force-unlock) or only the ID (OpenTofu's): releasing someone else's lock.
+      if (!command.mayForce) return E.left({ type: 'ForceUnlockForbidden', holder: state.lock });
+      return E.right([{ type: 'LockForceReleased', data: { lock: state.lock } }]);
     }
     case 'PushState':
       // Checked before the lock: the retry's first attempt was stored, whatever happened to the lock since.

@@ -1,3 +1,4 @@
+import type { ConcurrencyConflict } from './handler.js';
 import type { LockInfo } from '../events/lock-info.js';
 
 /** Why the decider refused a command. Each maps to one HTTP status in src/http/errors.ts. */
@@ -6,6 +7,8 @@ export type DomainError =
   | { readonly type: 'LockHeld'; readonly holder: LockInfo }
   /** Unlock with an ID that is not the holder's. */
   | { readonly type: 'LockMismatch'; readonly holder: LockInfo }
+  /** A force-unlock (no body, or only the holder's ID) by a caller without the admin role. */
+  | { readonly type: 'ForceUnlockForbidden'; readonly holder: LockInfo }
   /** A write names a lock that is no longer held: it was force-released, the write is unsafe. */
   | { readonly type: 'LockLost'; readonly lockId: string }
   /** Rollback to a version that was never written. */
@@ -17,7 +20,4 @@ export type DomainError =
   /** The head moved while the rollback's body was prepared: prepare it again. */
   | { readonly type: 'RollbackStale'; readonly expectedSerial: number };
 
-export type CommandError =
-  | DomainError
-  /** The stream kept moving under us for every attempt. */
-  | { readonly type: 'ConcurrencyConflict'; readonly streamId: string; readonly attempts: number };
+export type CommandError = DomainError | ConcurrencyConflict;

@@ -1,19 +1,26 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
-import type { EventMetadata, RecordedEvent } from '../events/events.js';
+import type { EventMetadata, LedgerEvent, RecordedEvent, StateEvent } from '../events/events.js';
 import type { Command, CommandMetadata } from './commands.js';
 import { checkWriteLock, decide } from './decide.js';
-import type { CommandError, DomainError } from './errors.js';
+import type { DomainError } from './errors.js';
 import type { EventStore, StreamVersionConflict } from './ports.js';
-import { fold, type LedgerState } from './state.js';
+import { evolve, type LedgerState } from './state.js';
 
 /** What a command did: the events it appended (none for a retry or a no-op) and the stream's state after it. */
-export interface Handled {
-  readonly events: RecordedEvent[];
-  readonly state: LedgerState;
+export interface Handled<S = LedgerState, Ev extends LedgerEvent = StateEvent> {
+  readonly events: Array<RecordedEvent<Ev>>;
+  readonly state: S;
 }
 
-/** Version conflicts are rare (two writers on one state at the same instant); a few retries settle them. */
+/** The stream kept moving under us for every attempt. */
+export interface ConcurrencyConflict {
+  readonly type: 'ConcurrencyConflict';
+  readonly streamId: string;
+  readonly attempts: number;
+}
+
+/** Version conflicts are rare (two writers on one stream at the same instant); a few retries settle them. */
 export const MAX_ATTEMPTS = 5;
 
 const toEventMetadata = (m: CommandMetadata): EventMetadata => ({
@@ -21,23 +28,24 @@ const toEventMetadata = (m: CommandMetadata): EventMetadata => ({
   remote_address: m.remoteAddress,
   user_agent: m.userAgent,
   request_id: m.requestId,
+  ...(m.claims === undefined ? {} : { claims: m.claims }),
 });
 
 /**
- * Load the stream, decide, append with the expected version, all in one transaction.
- * The lock decision is taken from the stream inside that transaction, never from a read model.
+ * Load the stream, decide, append with the expected version, all in one transaction; the decision
+ * is taken from the stream inside that transaction, never from a read model.
  */
-export const handleCommand =
-  (store: EventStore) =>
-  (streamId: string, command: Command, metadata: CommandMetadata): TE.TaskEither<CommandError, Handled> =>
+export const commandHandler =
+  <S, C, Ev extends LedgerEvent, Err>(store: EventStore<S, Ev>, decideCommand: (command: C, state: S) => E.Either<Err, Ev[]>, evolveState: (state: S, event: Ev) => S) =>
+  (streamId: string, command: C, metadata: CommandMetadata): TE.TaskEither<Err | ConcurrencyConflict, Handled<S, Ev>> =>
   async () => {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const outcome = await store.transaction(async (tx): Promise<E.Either<DomainError | StreamVersionConflict, Handled>> => {
+      const outcome = await store.transaction(async (tx): Promise<E.Either<Err | StreamVersionConflict, Handled<S, Ev>>> => {
         const stream = await tx.load(streamId);
-        const decision = decide(command, stream.state);
+        const decision = decideCommand(command, stream.state);
         if (E.isLeft(decision)) return decision;
         if (decision.right.length === 0) return E.right({ events: [], state: stream.state });
-        const state = fold(decision.right, stream.state);
+        const state = decision.right.reduce(evolveState, stream.state);
         const appended = await tx.append({
           streamId,
           expectedVersion: stream.version,
@@ -46,14 +54,17 @@ export const handleCommand =
           recordedAt: metadata.now,
           stateAfter: state,
         });
-        return E.map((events: RecordedEvent[]) => ({ events, state }))(appended);
+        return E.map((events: Array<RecordedEvent<Ev>>) => ({ events, state }))(appended);
       });
       if (E.isRight(outcome)) return outcome;
       const error = outcome.left;
-      if (error.type !== 'StreamVersionConflict') return E.left(error);
+      if ((error as { type?: unknown }).type !== 'StreamVersionConflict') return E.left(error as Err);
     }
     return E.left({ type: 'ConcurrencyConflict', streamId, attempts: MAX_ATTEMPTS });
   };
+
+/** A state's commands. */
+export const handleCommand = (store: EventStore) => commandHandler<LedgerState, Command, StateEvent, DomainError>(store, decide, evolve);
 
 /**
  * Refuses a write early (before a large body is uploaded) when the lock already forbids it.

@@ -1,4 +1,5 @@
 import * as t from 'io-ts';
+import type { AccessEvent } from './access-events.js';
 import { LockInfoCodec } from './lock-info.js';
 
 /**
@@ -65,21 +66,31 @@ export type StateEvent = {
 export type EventOf<K extends StateEventType> = Extract<StateEvent, { type: K }>;
 export type BodyFields = t.TypeOf<typeof BodyFields>;
 
-/** Who caused an event and through which request: the audit trail's raw material. */
-export const EventMetadataCodec = t.type({
-  actor: t.string,
-  remote_address: nullable(t.string),
-  user_agent: nullable(t.string),
-  request_id: t.string,
-});
+/** Every event the ledger holds: a state's, or a change to access. */
+export type LedgerEvent = StateEvent | AccessEvent;
+
+/**
+ * Who caused an event and through which request: the audit trail's raw material. The actor is
+ * `user:NAME`, `token:NAME`, `oidc:ISSUER` (with the claims that identify the run), `cert:CN`,
+ * `cli:OS-USER` or `system`.
+ */
+export const EventMetadataCodec = t.intersection([
+  t.type({
+    actor: t.string,
+    remote_address: nullable(t.string),
+    user_agent: nullable(t.string),
+    request_id: t.string,
+  }),
+  t.partial({ claims: t.record(t.string, t.string) }),
+]);
 export type EventMetadata = t.TypeOf<typeof EventMetadataCodec>;
 
 /** An event as the ledger holds it. */
-export interface RecordedEvent {
+export interface RecordedEvent<Ev extends LedgerEvent = LedgerEvent> {
   readonly position: number;
   readonly streamId: string;
   readonly streamVersion: number;
-  readonly event: StateEvent;
+  readonly event: Ev;
   readonly metadata: EventMetadata;
   readonly recordedAt: Date;
   /** sha256 over the previous event's hash and this event's canonical bytes (hex). */
@@ -89,14 +100,15 @@ export interface RecordedEvent {
 export const isStateEventType = (type: string): type is StateEventType =>
   Object.prototype.hasOwnProperty.call(eventDataCodecs, type);
 
-/** The lock an event was written under or acts on, for the audit trail. */
-export const lockIdOf = (event: StateEvent): string | null => {
+export const isStateEvent = (event: LedgerEvent): event is StateEvent => isStateEventType(event.type);
+
+/** The lock an event was written under or acts on, for the audit trail (null for access events). */
+export const lockIdOf = (event: LedgerEvent): string | null => {
+  if (!isStateEvent(event)) return null;
   switch (event.type) {
     case 'StateLocked':
     case 'LockForceReleased':
       return event.data.lock.ID;
-    case 'StateUnlocked':
-      return event.data.lock_id;
     default:
       return event.data.lock_id;
   }

@@ -5,7 +5,12 @@ import type { Logger } from '../logger.js';
 import { timerWakeups, type EventWakeups } from '../storage/event-wakeups.js';
 import { faultOf } from '../storage/failures.js';
 import { auditRoutes } from './audit-routes.js';
-import { basicAuth } from './auth.js';
+import { authentication } from './auth.js';
+import { accessRoutes } from './access-routes.js';
+import { outputsRoutes } from './outputs.js';
+import { manageAccess } from '../application/manage-access.js';
+import { authenticator } from '../identity/authenticate.js';
+import type { OidcVerifier } from '../identity/oidc.js';
 import { badRequest, failureResponse, sendError, sendResponse } from './errors.js';
 import { closeIfBodyUnread, refuseEncodedBodies, refuseForeignOrigins, securityHeaders, strictQuery, wellFormedRequest } from './guards.js';
 import { healthRoutes } from './health.js';
@@ -15,7 +20,12 @@ import { requestId } from './request-context.js';
 import { stateRoutes } from './state-routes.js';
 
 export interface AppDeps extends LedgerDeps {
+  /** AUTH_USERS: plain-text development users, administrators of everything (empty in production). */
   readonly users: Users;
+  /** Verifies OIDC-issued JWTs (OIDC_ISSUERS); without it, JWTs are refused. */
+  readonly oidc?: OidcVerifier | undefined;
+  /** The CN of a verified client certificate (TLS_CLIENT_CA). */
+  readonly certificateName?: (req: Request) => string | undefined;
   readonly logger: Logger;
   readonly traffic: TrafficLimits;
   /** Origins besides the server's own that may send state-changing requests (ALLOWED_ORIGINS). */
@@ -77,8 +87,23 @@ export const createApp = (deps: AppDeps): express.Express => {
   app.use(requestId, closeIfBodyUnread, securityHeaders, wellFormedRequest);
   app.use(healthRoutes({ ...deps, readyTimeoutMs: deps.traffic.readyTimeoutMs }));
   app.use(refuseForeignOrigins(deps.allowedOrigins ?? []), refuseEncodedBodies, strictQuery);
-  app.use(basicAuth({ users: deps.users, logger: deps.logger, failuresPerMinute: deps.traffic.loginFailuresPerMinute }));
+  const authenticate = authenticator({
+    sql: deps.db,
+    devUsers: deps.users,
+    oidc: deps.oidc,
+    onBackgroundError: (error) => deps.logger.warn({ err: error }, 'recording when a token was last used failed'),
+  });
+  app.use(
+    authentication({
+      authenticator: authenticate,
+      logger: deps.logger,
+      failuresPerMinute: deps.traffic.loginFailuresPerMinute,
+      ...(deps.certificateName === undefined ? {} : { certificateName: deps.certificateName }),
+    }),
+  );
+  app.use(accessRoutes({ ...deps, access: manageAccess(deps.accessStore) }));
   app.use(stateRoutes(deps));
+  app.use(outputsRoutes(deps));
   app.use(historyRoutes(deps));
   app.use(auditRoutes({ ...deps, wakeups: deps.wakeups ?? timerWakeups }));
   app.use(protocolRoutes(deps));

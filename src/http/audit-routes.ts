@@ -1,12 +1,16 @@
 import express from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import type { LedgerDeps } from '../application/deps.js';
-import { lockIdOf, type RecordedEvent } from '../events/events.js';
+import { publicAccessData } from '../events/access-events.js';
+import { isStateEvent, lockIdOf, type RecordedEvent } from '../events/events.js';
 import { globalFeed, streamEvents } from '../projections/events-feed.js';
 import { stateKnown } from '../projections/queries.js';
 import type { EventWakeups } from '../storage/event-wakeups.js';
 import { decodeEventsQuery, decodeRequest, decodeStateParams } from './codecs.js';
 import { notFound, sendError } from './errors.js';
+import { principalOf, requireRole, visiblePatterns } from './access-control.js';
+import { mayManageAccess } from '../identity/authenticate.js';
+import type { Logger } from '../logger.js';
 import { pageSize } from './paging.js';
 import { sendTable, wantsTable } from './text-table.js';
 
@@ -22,7 +26,8 @@ const eventJson = (e: RecordedEvent) => ({
   request_id: e.metadata.request_id,
   lock_id: lockIdOf(e.event),
   hash: e.hash,
-  data: e.event.data,
+  data: isStateEvent(e.event) ? e.event.data : publicAccessData(e.event),
+  ...(e.metadata.claims === undefined ? {} : { claims: e.metadata.claims }),
 });
 
 const eventColumns = ['position', 'state', 'version', 'type', 'time', 'actor', 'address', 'user agent', 'request id', 'lock id'];
@@ -46,10 +51,10 @@ const eventCells = (e: RecordedEvent) => [
  */
 const BACKSTOP_MS = 1000;
 
-export const auditRoutes = ({ db, wakeups }: LedgerDeps & { readonly wakeups: EventWakeups }): express.Router => {
+export const auditRoutes = ({ db, wakeups, logger }: LedgerDeps & { readonly wakeups: EventWakeups; readonly logger: Logger }): express.Router => {
   const router = express.Router();
 
-  router.get('/states/:name/events', async (req, res) => {
+  router.get('/states/:name/events', requireRole('read', logger), async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeEventsQuery);
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params, query } = input.right;
@@ -67,7 +72,8 @@ export const auditRoutes = ({ db, wakeups }: LedgerDeps & { readonly wakeups: Ev
     if (E.isLeft(decoded)) return sendError(res, decoded.left);
     const query = decoded.right;
     const after = query.after ?? 0;
-    const page = { after, limit: pageSize(query.limit) };
+    const principal = principalOf(res);
+    const page = { after, limit: pageSize(query.limit), visible: { states: visiblePatterns(principal), access: mayManageAccess(principal) } };
     // ?wait=S: a long poll that answers as soon as there is something after the cursor.
     const deadline = Date.now() + (query.wait ?? 0) * 1000;
     let events = await globalFeed(db, page);

@@ -1,14 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
+import * as E from 'fp-ts/lib/Either.js';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import type { Users } from '../config.js';
+import type { AuthFailure, Authenticator, Credentials, Principal } from '../identity/authenticate.js';
 import type { Logger } from '../logger.js';
 import { sendError } from './errors.js';
-
-const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
-
-/** Equal-length digests keep the comparison constant-time whatever the input lengths. */
-const safeEqual = (a: string, b: string): boolean => timingSafeEqual(digest(a), digest(b));
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -36,21 +31,39 @@ export const parseBasic = (header: string | undefined): { name: string; password
 const loggable = (name: string | undefined): string | null =>
   name === undefined ? null : JSON.stringify(name.slice(0, 100)).slice(1, -1);
 
+/** `Bearer <secret>` as RFC 6750 writes it. */
+const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
+
+/** What the request presents: its Authorization header, else its verified client certificate. */
+const credentialsOf = (req: Request, certificateName: (req: Request) => string | undefined): Credentials | undefined => {
+  const header = req.headers.authorization;
+  if (header === undefined) {
+    const name = certificateName(req);
+    return name === undefined ? { kind: 'none' } : { kind: 'certificate', name };
+  }
+  const bearer = BEARER.exec(header);
+  if (bearer?.[1] !== undefined) return { kind: 'bearer', secret: bearer[1] };
+  const basic = parseBasic(header);
+  return basic === undefined ? undefined : { kind: 'basic', ...basic };
+};
+
 export interface AuthOptions {
-  readonly users: Users;
+  readonly authenticator: Authenticator;
   readonly logger: Logger;
   /** Failed logins per client address per minute before it is refused with 429. */
   readonly failuresPerMinute: number;
+  /** The CN of a verified client certificate (TLS with TLS_CLIENT_CA), if any. */
+  readonly certificateName?: (req: Request) => string | undefined;
 }
 
 /**
- * HTTP Basic against the configured users; the user name becomes the actor of every event. Failed
- * logins are logged (address and user name, never the password) and counted per client address:
- * past the limit, that address is refused for the rest of the minute while others carry on. A
- * refused request's body is never read, and its connection is closed.
+ * Establishes who is calling: HTTP Basic (a user; or user name `token` or `oidc` with a token or
+ * a JWT as the password), a Bearer token or JWT, or a client certificate. The principal becomes
+ * the actor of every event. Failed logins are logged (address and user name, never a secret) and
+ * counted per client address: past the limit, that address is refused for the rest of the minute
+ * while others carry on. A refused request's body is never read, and its connection is closed.
  */
-export const basicAuth = ({ users, logger, failuresPerMinute }: AuthOptions): RequestHandler => {
-  const entries = [...users.entries()];
+export const authentication = ({ authenticator, logger, failuresPerMinute, certificateName = () => undefined }: AuthOptions): RequestHandler => {
   const failures = new RateLimiterMemory({ points: failuresPerMinute, duration: 60 });
   return async (req, res, next) => {
     const address = req.ip ?? req.socket?.remoteAddress ?? 'unknown';
@@ -58,22 +71,23 @@ export const basicAuth = ({ users, logger, failuresPerMinute }: AuthOptions): Re
     if (counted !== null && counted.consumedPoints >= failuresPerMinute) {
       return sendError(res, { type: 'TooManyLoginFailures', retryAfterSeconds: Math.max(1, Math.ceil(counted.msBeforeNext / 1000)) });
     }
-    const credentials = parseBasic(req.headers.authorization);
-    // Compare against every user so the time taken does not reveal which names exist.
-    const matched = entries.reduce<string | undefined>((found, [name, password]) => {
-      const nameMatches = safeEqual(name, credentials?.name ?? '');
-      const passwordMatches = safeEqual(password, credentials?.password ?? '');
-      return nameMatches && passwordMatches ? name : found;
-    }, undefined);
-    if (credentials === undefined || matched === undefined) {
-      if (req.headers.authorization !== undefined) {
-        await failures.penalty(address, 1);
-        logger.warn({ remote_address: address, user: loggable(credentials?.name), request_id: res.locals.requestId }, 'failed login');
-      }
-      res.setHeader('Connection', 'close');
-      return sendError(res, { type: 'Unauthorized' });
+    const credentials = credentialsOf(req, certificateName);
+    const outcome: E.Either<AuthFailure, Principal> =
+      credentials === undefined ? E.left({ kind: 'rejected', reason: 'the Authorization header is neither valid Basic nor Bearer credentials' }) : await authenticator.authenticate(credentials);
+    if (E.isRight(outcome)) {
+      res.locals.principal = outcome.right;
+      return next();
     }
-    res.locals.actor = matched;
-    next();
+    const failure = outcome.left;
+    res.setHeader('Connection', 'close');
+    if (failure.kind === 'unavailable') {
+      logger.warn({ remote_address: address, reason: failure.reason, request_id: res.locals.requestId }, 'credentials could not be checked');
+      return sendError(res, { type: 'ServerBusy', message: `the credentials could not be checked: ${failure.reason}` });
+    }
+    if (failure.kind === 'rejected') {
+      await failures.penalty(address, 1);
+      logger.warn({ remote_address: address, user: loggable(failure.name), reason: failure.reason, request_id: res.locals.requestId }, 'failed login');
+    }
+    return sendError(res, { type: 'Unauthorized', reason: failure.kind === 'rejected' ? failure.reason : undefined });
   };
 };

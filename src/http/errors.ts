@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import type { AccessError } from '../access/decide.js';
 import type { BodyError } from '../bodies/ingest.js';
 import type { CommandError } from '../commands/errors.js';
 import { assertNever } from '../commands/state.js';
@@ -10,7 +11,12 @@ export type RequestError =
   | { readonly type: 'NotFound'; readonly message: string }
   | { readonly type: 'Unprocessable'; readonly code: string; readonly message: string }
   | { readonly type: 'Conflict'; readonly code: string; readonly message: string }
-  | { readonly type: 'Unauthorized' }
+  /** reason: why the credentials given were refused (absent when none were given). */
+  | { readonly type: 'Unauthorized'; readonly reason?: string | undefined }
+  /** The caller has a role here, but not the one needed. */
+  | { readonly type: 'Forbidden'; readonly message: string }
+  /** The caller has no role at all on this state: answered the same whether or not it exists. */
+  | { readonly type: 'Hidden'; readonly name: string }
   /** A state-changing request sent from a web page of another site. */
   | { readonly type: 'ForeignOrigin'; readonly origin: string }
   | { readonly type: 'UnsupportedEncoding'; readonly encoding: string }
@@ -22,7 +28,7 @@ export type RequestError =
   /** The request did not arrive in full within its time. */
   | { readonly type: 'RequestTimeout'; readonly ms: number };
 
-export type HttpError = CommandError | BodyError | RequestError;
+export type HttpError = CommandError | BodyError | RequestError | AccessError;
 
 export const badRequest = (code: string, message: string): RequestError => ({ type: 'BadRequest', code, message });
 export const notFound = (message: string): RequestError => ({ type: 'NotFound', message });
@@ -53,6 +59,15 @@ export const errorResponse = (error: HttpError): ErrorResponse => {
       return { status: 423, body: error.holder };
     case 'LockMismatch':
       return { status: 409, body: error.holder };
+    case 'ForceUnlockForbidden': {
+      const { ID, Who, Operation, Created } = error.holder;
+      return problem(
+        403,
+        'forbidden',
+        `releasing a lock this client does not hold (a force-unlock) needs the admin role on the state; the lock ${ID} is held by ` +
+          `${Who ?? 'an unnamed holder'}${Operation === undefined ? '' : ` for ${Operation}`}${Created === undefined ? '' : ` since ${Created}`}, and releasing it may break that run`,
+      );
+    }
     case 'LockLost':
       return problem(409, 'lock_lost', `lock ${error.lockId} is not held any more (it was released or force-unlocked); refusing the write`);
     case 'ConcurrencyConflict':
@@ -94,9 +109,30 @@ export const errorResponse = (error: HttpError): ErrorResponse => {
     case 'Conflict':
       return problem(409, error.code, error.message);
     case 'Unauthorized':
-      return problem(401, 'unauthorized', 'valid HTTP Basic credentials are required', {
-        'WWW-Authenticate': 'Basic realm="state-ledger", charset="UTF-8"',
-      });
+      return problem(
+        401,
+        'unauthorized',
+        error.reason === undefined
+          ? 'credentials are required: HTTP Basic (a user and password; or user name token or oidc with an API token or a JWT as the password), or Authorization: Bearer <token or JWT>'
+          : `the credentials were refused: ${error.reason}`,
+        { 'WWW-Authenticate': 'Basic realm="state-ledger", charset="UTF-8"' },
+      );
+    case 'Forbidden':
+      return problem(403, 'forbidden', error.message);
+    case 'Hidden':
+      return problem(404, 'not_found', `state ${error.name} does not exist, or this identity has no role on it`);
+    case 'UserExists':
+      return problem(409, 'user_exists', `user ${error.name} exists already`);
+    case 'UserUnknown':
+      return problem(404, 'not_found', `there is no user ${error.name}`);
+    case 'TokenExists':
+      return problem(409, 'token_exists', `token ${error.name} exists already; revoke it first to make a new one under that name`);
+    case 'TokenUnknown':
+      return problem(404, 'not_found', `there is no token ${error.name}`);
+    case 'GrantUnknown':
+      return problem(404, 'not_found', `${error.grant.subject} has no ${error.grant.role} grant on ${error.grant.glob}`);
+    case 'SubjectUnknown':
+      return problem(422, 'unknown_subject', `${error.subject} does not exist; add the user or create the token before granting it a role`);
     case 'ForeignOrigin':
       return problem(
         403,

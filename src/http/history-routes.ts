@@ -18,6 +18,8 @@ import {
   noQuery,
 } from './codecs.js';
 import { notFound, sendError, type HttpError } from './errors.js';
+import { requireRole } from './access-control.js';
+import type { Logger } from '../logger.js';
 import { pageSize } from './paging.js';
 import { commandMetadata } from './request-context.js';
 import { sendBody } from './send-body.js';
@@ -81,13 +83,14 @@ const refusalError = (refusal: DiffRefusal): HttpError =>
     : { type: 'Unprocessable', code: refusal === 'too_deep' ? 'too_deep_to_diff' : 'cannot_diff', message: DIFF_REFUSALS[refusal] };
 
 /** Versions, their bytes, diffs between them, and rollback to one of them. */
-export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimits }): express.Router => {
+export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimits; readonly logger: Logger }): express.Router => {
   const { db, blobs } = deps;
+  const read = requireRole('read', deps.logger);
   const rollback = rollbackState(deps);
   const diffs = diffRunner({ heapMb: DIFF_HEAP_MB, timeoutMs: DIFF_TIMEOUT_MS, maxWaiting: DIFF_MAX_WAITING });
   const router = express.Router();
 
-  router.get('/states/:name/versions', async (req, res) => {
+  router.get('/states/:name/versions', read, async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeVersionsQuery);
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params, query } = input.right;
@@ -107,7 +110,7 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     res.json({ name, versions: versions.map(versionJson), next });
   });
 
-  router.get('/states/:name/versions/:version', async (req, res) => {
+  router.get('/states/:name/versions/:version', read, async (req, res) => {
     const input = decodeRequest(req, decodeVersionParams, noQuery);
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params } = input.right;
@@ -117,7 +120,7 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     await sendBody(req, res, blobs, entry);
   });
 
-  router.get('/states/:name/diff', async (req, res) => {
+  router.get('/states/:name/diff', read, async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeDiffQuery);
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params, query } = input.right;
@@ -151,7 +154,7 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     res.json({ name, from: from?.version ?? null, to: to.version, ...diff });
   });
 
-  router.post('/states/:name/rollback', ...smallBody(deps.traffic.requestTimeoutMs), async (req, res) => {
+  router.post('/states/:name/rollback', requireRole('admin', deps.logger), ...smallBody(deps.traffic.requestTimeoutMs), async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeWriteQuery);
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params, query } = input.right;

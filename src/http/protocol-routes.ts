@@ -13,6 +13,10 @@ import { badRequest, sendError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
 import { sendBody } from './send-body.js';
 import { readSmallJson, smallBody } from './small-body.js';
+import { reaches, requireRole } from './access-control.js';
+import type { Role } from '../access/roles.js';
+import type { Logger } from '../logger.js';
+import { sendOutputsDocument } from './outputs.js';
 import { uploadSlots } from './upload-slots.js';
 
 const LOCK_TEXT = 'text without NUL characters';
@@ -28,20 +32,25 @@ const decodeLockInfo = (body: unknown): E.Either<RequestError, LockInfo> =>
     info.ID === '' ? E.left(badRequest('invalid_lock_info', 'ID must be a non-empty string; got ""')) : E.right(info),
   );
 
-/** Both force-unlock dialects: Terraform sends no body, OpenTofu 1.10+ sends only the ID. */
-const unlockTarget = (body: unknown): E.Either<RequestError, string | null> => {
+/**
+ * The LockInfo an unlock presents. Terraform's force-unlock sends no body, OpenTofu 1.10+'s only
+ * the ID (the other fields empty); a normal unlock sends back the LockInfo it locked with.
+ */
+const unlockTarget = (body: unknown): E.Either<RequestError, LockInfo | null> => {
   if (body === undefined) return E.right(null);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return E.left(badRequest('invalid_lock_info', 'the body must be empty or a LockInfo JSON object'));
   }
   const id = (body as { ID?: unknown }).ID;
   if (id !== undefined && (typeof id !== 'string' || !isStorable(id))) return E.left(badRequest('invalid_lock_info', 'ID must be a string without NUL characters'));
-  return E.right(id === undefined || id === '' ? null : id);
+  if (id === undefined || id === '') return E.right(null);
+  return E.map((info: LockInfo) => info)(decodeLockInfoFields(body));
 };
 
 /** The Terraform/OpenTofu http backend protocol, exactly as both clients speak it. */
-export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimits }): express.Router => {
-  const { store, db, blobs, traffic } = deps;
+export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimits; readonly logger: Logger }): express.Router => {
+  const { store, db, blobs, traffic, logger } = deps;
+  const need = (role: Role) => requireRole(role, logger);
   const small = smallBody(traffic.requestTimeoutMs);
   const slots = uploadSlots(traffic);
   const run = handleCommand(store);
@@ -55,12 +64,16 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     res.status(200).json(reply(outcome.right.events.length));
   };
 
-  router.get('/states/:name', async (req, res) => {
+  router.get('/states/:name', need('outputs'), async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeAtQuery);
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params, query } = input.right;
     const { name } = params;
     const { at } = query;
+    if (!reaches(res, 'read')) {
+      if (at !== undefined) return sendError(res, { type: 'Forbidden', message: `reading state ${name} at a past time needs the read role; this identity may read only its current outputs` });
+      return sendOutputsDocument(res, blobs, name, await currentBody(db, name));
+    }
     if (at === undefined) {
       const body = await currentBody(db, name);
       return body === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body);
@@ -80,10 +93,10 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     if (E.isLeft(outcome)) return sendError(res, outcome.left);
     res.status(200).json(outcome.right);
   };
-  router.post('/states/:name', slots, update);
-  router.put('/states/:name', slots, update);
+  router.post('/states/:name', need('write'), slots, update);
+  router.put('/states/:name', need('write'), slots, update);
 
-  router.delete('/states/:name', async (req, res) => {
+  router.delete('/states/:name', need('admin'), async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeWriteQuery);
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params, query } = input.right;
@@ -100,9 +113,9 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     if (E.isLeft(info)) return sendError(res, info.left);
     await runAndReply(req, res, params.name, { type: 'LockState', lock: info.right }, () => info.right);
   };
-  router.lock('/states/:name', ...small, lock);
-  router.post('/states/:name/lock', ...small, lock);
-  router.lock('/states/:name/lock', ...small, lock);
+  router.lock('/states/:name', need('write'), ...small, lock);
+  router.post('/states/:name/lock', need('write'), ...small, lock);
+  router.lock('/states/:name/lock', need('write'), ...small, lock);
 
   const unlock = async (req: Request, res: Response) => {
     const input = decodeRequest(req, decodeStateParams, noQuery);
@@ -110,14 +123,14 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     const { params } = input.right;
     const target = E.flatMap(readSmallJson(req), unlockTarget);
     if (E.isLeft(target)) return sendError(res, target.left);
-    await runAndReply(req, res, params.name, { type: 'UnlockState', lockId: target.right }, (events) => ({
-      released: events > 0,
-      forced: target.right === null && events > 0,
-    }));
+    const outcome = await run(params.name, { type: 'UnlockState', presented: target.right, mayForce: reaches(res, 'admin') }, commandMetadata(req, res))();
+    if (E.isLeft(outcome)) return sendError(res, outcome.left);
+    const released = outcome.right.events[0]?.event.type;
+    res.status(200).json({ released: released !== undefined, forced: released === 'LockForceReleased' });
   };
-  router.unlock('/states/:name', ...small, unlock);
-  router.post('/states/:name/unlock', ...small, unlock);
-  router.unlock('/states/:name/unlock', ...small, unlock);
+  router.unlock('/states/:name', need('write'), ...small, unlock);
+  router.post('/states/:name/unlock', need('write'), ...small, unlock);
+  router.unlock('/states/:name/unlock', need('write'), ...small, unlock);
 
   return router;
 };

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import type { CommandMetadata } from '../commands/commands.js';
+import type { Principal } from '../identity/authenticate.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -13,10 +14,14 @@ export const requestId: RequestHandler = (req, res, next) => {
 };
 
 /** Everything an event records about who asked and how; the clock is read here, at the edge. */
-export const commandMetadata = (req: Request, res: Response): CommandMetadata => ({
-  actor: String(res.locals.actor ?? 'anonymous'),
-  remoteAddress: req.ip ?? req.socket.remoteAddress ?? null,
-  userAgent: req.get('user-agent') ?? null,
-  requestId: String(res.locals.requestId),
-  now: new Date(),
-});
+export const commandMetadata = (req: Request, res: Response): CommandMetadata => {
+  const { actor, claims } = res.locals.principal as Principal;
+  return {
+    actor,
+    ...(claims === undefined ? {} : { claims }),
+    remoteAddress: req.ip ?? req.socket.remoteAddress ?? null,
+    userAgent: req.get('user-agent') ?? null,
+    requestId: String(res.locals.requestId),
+    now: new Date(),
+  };
+};

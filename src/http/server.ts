@@ -1,6 +1,8 @@
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Express } from 'express';
 import type { TrafficLimits } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -34,12 +36,51 @@ const jsonClientError = (logger: Logger) => (error: NodeJS.ErrnoException, socke
   rawAnswer(socket, status, status === 408 ? 'request_timeout' : status === 431 ? 'headers_too_large' : 'bad_request', message);
 };
 
-/** An HTTP server for the app with every connection bounded in time and number. */
-export const createHttpServer = (app: Express, limits: TrafficLimits, logger: Logger): http.Server => {
+/** Node's own bound on a TLS handshake; a client slower than its headers limit gets less. */
+const HANDSHAKE_TIMEOUT_MS = 120_000;
+
+/**
+ * A handshake the TLS layer refused: a client without a certificate or with one TLS_CLIENT_CA did
+ * not issue, plain HTTP sent to the HTTPS port, a handshake too slow. The client's mistake, not ours.
+ */
+const tlsClientError = (logger: Logger) => (error: NodeJS.ErrnoException & { reason?: unknown }, socket: TLSSocket) => {
+  // An untrusted certificate ends the connection without an error of OpenSSL's: the reason is here.
+  const verification = (socket as TLSSocket & { authorizationError?: unknown }).authorizationError;
+  logger.info(
+    {
+      code: error.code,
+      reason: (typeof error.reason === 'string' ? error.reason : error.message).slice(0, 200),
+      ...(verification === undefined || verification === null ? {} : { certificate_error: String(verification).slice(0, 200) }),
+      remote_address: socket.remoteAddress,
+    },
+    'refused a TLS handshake',
+  );
+  socket.destroy();
+};
+
+/**
+ * An HTTP server for the app with every connection bounded in time and number; HTTPS with `tls`
+ * (from loadTls), with the same bounds and answers. Both are `http.Server`s to the caller: the
+ * HTTPS server has every member the callers use (listen, address, close, close*Connections).
+ */
+export const createHttpServer = (app: Express, limits: TrafficLimits, logger: Logger, tls?: https.ServerOptions): http.Server => {
   // Node looks for requests past their time only this often (30 s by default): often enough for short limits.
   const connectionsCheckingInterval = Math.min(30_000, Math.max(250, Math.floor(Math.min(limits.headersTimeoutMs, limits.uploadTimeoutMs) / 4)));
   // The Host check is ours (guards.ts), so that its refusal is JSON like every other.
-  const server = http.createServer({ connectionsCheckingInterval, requireHostHeader: false }, app);
+  const options: http.ServerOptions = { connectionsCheckingInterval, requireHostHeader: false };
+  const server: http.Server =
+    tls === undefined
+      ? http.createServer(options, app)
+      : https.createServer(
+          { handshakeTimeout: Math.min(HANDSHAKE_TIMEOUT_MS, limits.headersTimeoutMs, limits.uploadTimeoutMs), ...tls, ...options },
+          app,
+        );
+  if (tls !== undefined) {
+    // Node's https passes these on as 'clientError', whose listener (below) would answer them with
+    // plain-text HTTP on a connection that never became TLS: they are handled here instead.
+    server.removeAllListeners('tlsClientError');
+    server.on('tlsClientError', tlsClientError(logger));
+  }
   // The whole request (a push of hundreds of MB on a slow link included) must arrive within this.
   server.requestTimeout = limits.uploadTimeoutMs;
   server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.uploadTimeoutMs);

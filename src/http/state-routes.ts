@@ -4,16 +4,18 @@ import type { LedgerDeps } from '../application/deps.js';
 import { heldLock, listStates, lockAt } from '../projections/queries.js';
 import { decodeAtQuery, decodeRequest, decodeStateParams } from './codecs.js';
 import { notFound, sendError } from './errors.js';
+import { principalOf, requireRole, visiblePatterns } from './access-control.js';
+import type { Logger } from '../logger.js';
 
 /** Which states exist and who holds their locks, now or at a time. */
-export const stateRoutes = ({ db }: LedgerDeps): express.Router => {
+export const stateRoutes = ({ db, logger }: LedgerDeps & { readonly logger: Logger }): express.Router => {
   const router = express.Router();
 
   router.get('/states', async (_req, res) => {
-    res.json({ states: await listStates(db) });
+    res.json({ states: await listStates(db, visiblePatterns(principalOf(res))) });
   });
 
-  router.get('/states/:name/lock', async (req, res) => {
+  router.get('/states/:name/lock', requireRole('read', logger), async (req, res) => {
     const input = decodeRequest(req, decodeStateParams, decodeAtQuery);
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params, query } = input.right;

@@ -1,3 +1,4 @@
+import { ACCESS_STREAM } from '../events/access-events.js';
 import type { RecordedEvent } from '../events/events.js';
 import { decodeEventRow, eventColumns, type EventRow } from '../storage/event-rows.js';
 import type { SqlExecutor } from './sql.js';
@@ -11,6 +12,12 @@ export const streamEvents = async (sql: SqlExecutor, name: string, page: { after
   return rows.map(decodeEventRow);
 };
 
+/** Which events a reader may see: those of states matching a LIKE pattern, and the access stream's if it manages access. */
+export interface FeedVisibility {
+  readonly states: readonly string[];
+  readonly access: boolean;
+}
+
 /**
  * The global feed after the event at position `after` (0: from the start). It shows only events
  * of transactions older than every one still running, ordered by (transaction, position): an
@@ -19,7 +26,7 @@ export const streamEvents = async (sql: SqlExecutor, name: string, page: { after
  */
 export const globalFeed = async (
   sql: SqlExecutor,
-  page: { after: number; limit: number },
+  page: { after: number; limit: number; visible: FeedVisibility },
 ): Promise<RecordedEvent[] | 'unknown cursor' | 'cursor not final'> => {
   let tx = '0';
   if (page.after > 0) {
@@ -39,9 +46,10 @@ export const globalFeed = async (
     `SELECT ${eventColumns} FROM events
      WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+       AND ((stream_id <> $4 AND stream_id LIKE ANY($5::text[])) OR ($6 AND stream_id = $4))
      ORDER BY transaction_id, global_position
      LIMIT $3`,
-    [tx, page.after, page.limit],
+    [tx, page.after, page.limit, ACCESS_STREAM, page.visible.states, page.visible.access],
   );
   return rows.map(decodeEventRow);
 };

@@ -8,7 +8,10 @@ export type Param = (value: unknown) => string;
  * columns and the table's own types do the conversion (in whatever schema search_path names first).
  */
 export const changeStatement = (change: RowChange, param: Param): string => {
-  if (change.kind === 'delete') return `DELETE FROM ${change.table} WHERE name = ${param(change.name)}`;
+  if (change.kind === 'delete') {
+    const columns = readModelTables[change.table];
+    return `DELETE FROM ${change.table} WHERE (${columns.join(', ')}) = (${columns.map((column) => `${param(change.key[column])}::text`).join(', ')})`;
+  }
   const columns = Object.keys(change.row);
   return `INSERT INTO ${change.table} SELECT * FROM jsonb_populate_record(NULL::${change.table}, ${param(JSON.stringify(change.row))})
     ON CONFLICT (${readModelTables[change.table].join(', ')})
@@ -22,7 +25,7 @@ export const changeStatement = (change: RowChange, param: Param): string => {
 export const collapse = (changes: readonly RowChange[]): RowChange[] => {
   const last = new Map<string, RowChange>();
   for (const change of changes) {
-    const key = `${change.table}\u0000${change.kind === 'delete' ? change.name : rowKey(change.table, change.row)}`;
+    const key = `${change.table}\u0000${rowKey(change.table, change.kind === 'delete' ? change.key : change.row)}`;
     last.delete(key);
     last.set(key, change);
   }

@@ -106,14 +106,15 @@ export const stateKnown = async (sql: SqlExecutor, name: string): Promise<boolea
   return rows.length > 0;
 };
 
-/** States that have a body or a lock, by name. */
-export const listStates = async (sql: SqlExecutor): Promise<StateListing[]> => {
+/** States that have a body or a lock, by name, among those whose names match one of the LIKE patterns. */
+export const listStates = async (sql: SqlExecutor, visible: readonly string[]): Promise<StateListing[]> => {
   const { rows } = await sql.query<Row>(
     `SELECT coalesce(h.name, l.name) AS name, h.version, h.size, h.updated_at,
             l.lock_id, l.info, l.acquired_at, l.acquired_by
      FROM state_heads h FULL OUTER JOIN state_locks l ON l.name = h.name
-     WHERE h.version IS NOT NULL OR l.name IS NOT NULL
+     WHERE (h.version IS NOT NULL OR l.name IS NOT NULL) AND coalesce(h.name, l.name) LIKE ANY($1::text[])
      ORDER BY 1`,
+    [visible],
   );
   return rows.map((row) => {
     const info = row.info as LockInfo | null;

@@ -1,5 +1,6 @@
 import { assertNever } from '../commands/state.js';
-import type { RecordedEvent } from '../events/events.js';
+import type { AccessEvent, PasswordHash } from '../events/access-events.js';
+import { isStateEvent, type RecordedEvent, type StateEvent } from '../events/events.js';
 import type { LockInfo } from '../events/lock-info.js';
 
 /**
@@ -52,10 +53,36 @@ export interface VersionRow {
   readonly created_by: string;
 }
 
+export interface UserRow {
+  readonly name: string;
+  readonly password: PasswordHash | null;
+  readonly updated_at: string;
+  readonly updated_by: string;
+}
+
+export interface TokenRow {
+  readonly name: string;
+  readonly secret_sha256: string;
+  readonly expires_at: string | null;
+  readonly created_at: string;
+  readonly created_by: string;
+}
+
+export interface GrantRow {
+  readonly role: string;
+  readonly subject: string;
+  readonly glob: string;
+  readonly granted_at: string;
+  readonly granted_by: string;
+}
+
 interface Tables {
   state_heads: HeadRow;
   state_locks: LockRow;
   state_versions: VersionRow;
+  access_users: UserRow;
+  access_tokens: TokenRow;
+  access_grants: GrantRow;
 }
 export type TableName = keyof Tables;
 
@@ -64,11 +91,18 @@ export const readModelTables: Readonly<Record<TableName, readonly string[]>> = {
   state_heads: ['name'],
   state_locks: ['name'],
   state_versions: ['name', 'version'],
+  access_users: ['name'],
+  access_tokens: ['name'],
+  access_grants: ['role', 'subject', 'glob'],
 };
+
+/** Tables whose rows are only ever inserted: a rebuild writes them out batch by batch instead of keeping them. */
+export const appendOnlyTables: readonly TableName[] = ['state_versions'];
 
 export type RowChange =
   | { [T in TableName]: { readonly kind: 'upsert'; readonly table: T; readonly row: Tables[T] } }[TableName]
-  | { readonly kind: 'delete'; readonly table: 'state_locks'; readonly name: string };
+  /** key: the row's primary-key columns and their values. */
+  | { readonly kind: 'delete'; readonly table: TableName; readonly key: Readonly<Record<string, string>> };
 
 export const rowKey = (table: TableName, row: object): string =>
   readModelTables[table].map((column) => String((row as Record<string, unknown>)[column])).join('\u0000');
@@ -76,9 +110,31 @@ export const rowKey = (table: TableName, row: object): string =>
 /** What a projection may use of an event: not its position or hash, which are known only once it is stored. */
 export type ProjectableEvent = Pick<RecordedEvent, 'streamId' | 'event' | 'metadata' | 'recordedAt'>;
 
+const projectAccess = (event: AccessEvent, actor: string, at: string): RowChange[] => {
+  switch (event.type) {
+    case 'UserAdded':
+    case 'UserPasswordChanged':
+      return [{ kind: 'upsert', table: 'access_users', row: { name: event.data.name, password: event.data.password, updated_at: at, updated_by: actor } }];
+    case 'UserRemoved':
+      return [{ kind: 'delete', table: 'access_users', key: { name: event.data.name } }];
+    case 'TokenCreated':
+      return [{ kind: 'upsert', table: 'access_tokens', row: { ...event.data, created_at: at, created_by: actor } }];
+    case 'TokenRevoked':
+      return [{ kind: 'delete', table: 'access_tokens', key: { name: event.data.name } }];
+    case 'GrantAdded':
+      return [{ kind: 'upsert', table: 'access_grants', row: { ...event.data, granted_at: at, granted_by: actor } }];
+    case 'GrantRevoked':
+      return [{ kind: 'delete', table: 'access_grants', key: event.data }];
+    default:
+      return assertNever(event);
+  }
+};
+
 export const project = (recorded: ProjectableEvent): RowChange[] => {
-  const { event, streamId: name, metadata } = recorded;
+  const { streamId: name, metadata } = recorded;
   const at = recorded.recordedAt.toISOString();
+  if (!isStateEvent(recorded.event)) return projectAccess(recorded.event, metadata.actor, at);
+  const event: StateEvent = recorded.event;
   switch (event.type) {
     case 'StateLocked':
       return [
@@ -90,7 +146,7 @@ export const project = (recorded: ProjectableEvent): RowChange[] => {
       ];
     case 'StateUnlocked':
     case 'LockForceReleased':
-      return [{ kind: 'delete', table: 'state_locks', name }];
+      return [{ kind: 'delete', table: 'state_locks', key: { name } }];
     case 'StatePushed':
     case 'StateRolledBack': {
       const d = event.data;

@@ -1,52 +1,46 @@
 import type { RecordedEvent } from '../events/events.js';
-import { project, rowKey, type RowChange, type VersionRow } from './read-model.js';
+import { appendOnlyTables, project, readModelTables, rowKey, type TableName } from './read-model.js';
 import type { SqlExecutor } from './sql.js';
 
 const CHUNK = 5000;
 
+const tables = Object.keys(readModelTables) as TableName[];
+
 /**
  * Folds events into the read models in memory and writes them in bulk: what makes a replay fast.
- * Heads and locks (one row per state) stay in memory until `finish`; versions are only ever
- * inserted, so they are written out batch by batch. Rows land in whatever schema search_path names first.
+ * Rows that change (one per state, user, token, grant) stay in memory until `finish`; rows only
+ * ever inserted (versions) are written out batch by batch. Rows land in whatever schema search_path names first.
  */
 export class ReadModelRebuild {
-  private readonly heads = new Map<string, RowChange & { kind: 'upsert' }>();
-  private readonly locks = new Map<string, RowChange & { kind: 'upsert' }>();
-  private versions: VersionRow[] = [];
+  private readonly current = new Map<TableName, Map<string, object>>(tables.map((table) => [table, new Map()]));
+  private inserted: Array<{ table: TableName; row: object }> = [];
 
   apply(events: readonly RecordedEvent[]): void {
     for (const event of events) {
       for (const change of project(event)) {
-        if (change.kind === 'delete') this.locks.delete(change.name);
-        else if (change.table === 'state_versions') this.versions.push(change.row);
-        else (change.table === 'state_heads' ? this.heads : this.locks).set(rowKey(change.table, change.row), change);
+        const rows = this.current.get(change.table);
+        if (change.kind === 'delete') rows?.delete(rowKey(change.table, change.key));
+        else if (appendOnlyTables.includes(change.table)) this.inserted.push(change);
+        else rows?.set(rowKey(change.table, change.row), change.row);
       }
     }
   }
 
-  /** Writes the versions gathered so far. */
+  /** Writes the append-only rows gathered so far. */
   async flush(sql: SqlExecutor): Promise<void> {
-    for (let i = 0; i < this.versions.length; i += CHUNK) {
-      await sql.query('INSERT INTO state_versions SELECT * FROM jsonb_populate_recordset(NULL::state_versions, $1)', [
-        JSON.stringify(this.versions.slice(i, i + CHUNK)),
-      ]);
-    }
-    this.versions = [];
+    for (const table of appendOnlyTables) await insertAll(sql, table, this.inserted.filter((change) => change.table === table).map((change) => change.row));
+    this.inserted = [];
   }
 
   /** Writes everything still in memory. */
   async finish(sql: SqlExecutor): Promise<void> {
     await this.flush(sql);
-    for (const rows of [this.heads, this.locks]) {
-      const changes = [...rows.values()];
-      for (let i = 0; i < changes.length; i += CHUNK) {
-        const chunk = changes.slice(i, i + CHUNK);
-        const table = chunk[0]?.table;
-        if (table === undefined) continue;
-        await sql.query(`INSERT INTO ${table} SELECT * FROM jsonb_populate_recordset(NULL::${table}, $1)`, [
-          JSON.stringify(chunk.map((change) => change.row)),
-        ]);
-      }
-    }
+    for (const [table, rows] of this.current) await insertAll(sql, table, [...rows.values()]);
   }
 }
+
+const insertAll = async (sql: SqlExecutor, table: TableName, rows: readonly object[]): Promise<void> => {
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    await sql.query(`INSERT INTO ${table} SELECT * FROM jsonb_populate_recordset(NULL::${table}, $1)`, [JSON.stringify(rows.slice(i, i + CHUNK))]);
+  }
+};

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { evolve, initialState, type LedgerState } from '../commands/state.js';
+import { streamFold } from '../commands/stream-kinds.js';
 import { decodeEventRow, eventColumns, type EventRow } from '../storage/event-rows.js';
-import { SNAPSHOT_SCHEMA } from '../storage/pg-event-store.js';
 import { readModelTables, type TableName } from './read-model.js';
 import { ReadModelRebuild } from './rebuild.js';
 
@@ -46,7 +45,7 @@ interface Cursor {
 const readInto = async (
   client: pg.PoolClient,
   rebuild: ReadModelRebuild,
-  snapshots: Map<string, LedgerState>,
+  snapshots: Map<string, unknown>,
   cursor: Cursor,
   options: { committedOnly: boolean; until: Date | null },
   onBatch: (count: number) => void,
@@ -64,7 +63,10 @@ const readInto = async (
     if (last === undefined) return;
     const events = rows.map(decodeEventRow);
     rebuild.apply(events);
-    for (const e of events) snapshots.set(e.streamId, evolve(snapshots.get(e.streamId) ?? initialState, e.event));
+    for (const e of events) {
+      const kind = streamFold(e.streamId);
+      snapshots.set(e.streamId, kind.evolve(snapshots.has(e.streamId) ? snapshots.get(e.streamId) : kind.initial, e.event));
+    }
     await rebuild.flush(client);
     cursor.tx = last.tx;
     cursor.position = last.global_position;
@@ -99,13 +101,13 @@ const compare = async (client: pg.PoolClient, schema: string): Promise<TableDiff
 const SNAPSHOT_CHUNK = 5000;
 
 /** The decider snapshots are derived from the events too: a swap rewrites them from the same fold. */
-const rewriteSnapshots = async (client: pg.PoolClient, snapshots: Map<string, LedgerState>): Promise<void> => {
-  const entries = [...snapshots];
+const rewriteSnapshots = async (client: pg.PoolClient, snapshots: Map<string, unknown>): Promise<void> => {
+  const entries = [...snapshots].map(([stream, snapshot]) => ({ stream, snapshot, schema: streamFold(stream).snapshotSchema }));
   for (let i = 0; i < entries.length; i += SNAPSHOT_CHUNK) {
     await client.query(
-      `UPDATE public.streams s SET snapshot = r.value, snapshot_schema = $2
-       FROM jsonb_each($1::jsonb) AS r(key, value) WHERE s.stream_id = r.key`,
-      [JSON.stringify(Object.fromEntries(entries.slice(i, i + SNAPSHOT_CHUNK))), SNAPSHOT_SCHEMA],
+      `UPDATE public.streams s SET snapshot = r.snapshot, snapshot_schema = r.schema
+       FROM jsonb_to_recordset($1::jsonb) AS r(stream text, snapshot jsonb, schema integer) WHERE s.stream_id = r.stream`,
+      [JSON.stringify(entries.slice(i, i + SNAPSHOT_CHUNK))],
     );
   }
 };
@@ -132,7 +134,7 @@ export const replay = async (
     await client.query(`SET search_path TO ${schema}, public`);
 
     const rebuild = new ReadModelRebuild();
-    const snapshots = new Map<string, LedgerState>();
+    const snapshots = new Map<string, unknown>();
     const cursor: Cursor = { tx: '0', position: 0 };
     let done = 0;
     const progress = (count: number) => onProgress({ events: (done += count), total: Math.max(total, done) });

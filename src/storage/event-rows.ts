@@ -1,12 +1,8 @@
 import * as E from 'fp-ts/lib/Either.js';
+import type * as t from 'io-ts';
 import { PathReporter } from 'io-ts/lib/PathReporter.js';
-import {
-  eventDataCodecs,
-  EventMetadataCodec,
-  isStateEventType,
-  type RecordedEvent,
-  type StateEvent,
-} from '../events/events.js';
+import { accessEventCodecs, isAccessEventType } from '../events/access-events.js';
+import { eventDataCodecs, EventMetadataCodec, isStateEventType, type LedgerEvent, type RecordedEvent } from '../events/events.js';
 
 /** An events row as pg returns it (int8 columns arrive as numbers, see postgres.ts). */
 export interface EventRow {
@@ -25,8 +21,9 @@ export const eventColumns = 'global_position, stream_id, stream_version, type, d
 /** Decodes a stored event; a row that does not decode means the ledger is corrupt, so it throws. */
 export const decodeEventRow = (row: EventRow): RecordedEvent => {
   const where = `event at position ${row.global_position} (${row.stream_id} v${row.stream_version})`;
-  if (!isStateEventType(row.type)) throw new Error(`${where} has unknown type ${row.type}`);
-  const data = eventDataCodecs[row.type].decode(row.data);
+  const codec = isStateEventType(row.type) ? eventDataCodecs[row.type] : isAccessEventType(row.type) ? accessEventCodecs[row.type] : undefined;
+  if (codec === undefined) throw new Error(`${where} has unknown type ${row.type}`);
+  const data = (codec as t.Decoder<unknown, unknown>).decode(row.data);
   const metadata = EventMetadataCodec.decode(row.metadata);
   if (E.isLeft(data)) throw new Error(`${where}: ${PathReporter.report(data).join('; ')}`);
   if (E.isLeft(metadata)) throw new Error(`${where}: ${PathReporter.report(metadata).join('; ')}`);
@@ -34,7 +31,7 @@ export const decodeEventRow = (row: EventRow): RecordedEvent => {
     position: Number(row.global_position),
     streamId: row.stream_id,
     streamVersion: Number(row.stream_version),
-    event: { type: row.type, data: data.right } as StateEvent,
+    event: { type: row.type, data: data.right } as LedgerEvent,
     metadata: metadata.right,
     recordedAt: row.recorded_at,
     hash: row.hash,

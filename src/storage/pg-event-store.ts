@@ -1,22 +1,14 @@
 import * as E from 'fp-ts/lib/Either.js';
 import pg from 'pg';
-import type {
-  AppendRequest,
-  EventStore,
-  LedgerTransaction,
-  LoadedStream,
-  StreamVersionConflict,
-} from '../commands/ports.js';
-import { fold, initialState, LedgerStateCodec } from '../commands/state.js';
-import type { RecordedEvent } from '../events/events.js';
+import type { AppendRequest, EventStore, LedgerTransaction, LoadedStream, StreamVersionConflict } from '../commands/ports.js';
+import type { LedgerState } from '../commands/state.js';
+import { stateStreams, type StreamKind } from '../commands/stream-kinds.js';
+import type { LedgerEvent, RecordedEvent, StateEvent } from '../events/events.js';
 import { chainHash, GENESIS_HASH } from '../events/hash-chain.js';
 import { changeStatement, collapse } from '../projections/inline.js';
 import { project } from '../projections/read-model.js';
 import type { SqlExecutor } from '../projections/sql.js';
 import { decodeEventRow, eventColumns, type EventRow } from './event-rows.js';
-
-/** Bump when LedgerState changes shape: older snapshots are then ignored and the stream refolded. */
-export const SNAPSHOT_SCHEMA = 4;
 
 /** Channel that carries the newest global position after each commit (a wake-up, not a delivery). */
 export const EVENTS_CHANNEL = 'state_ledger_events';
@@ -37,7 +29,7 @@ interface ChainHead {
   readonly recordedAt: Date;
 }
 
-interface Loaded extends LoadedStream {
+interface Loaded<S> extends LoadedStream<S> {
   readonly head: ChainHead;
 }
 
@@ -60,18 +52,20 @@ const streamQuery = (streamId: string) =>
  * The stream's snapshot and chain head. Inside a unit of work the first load also opens the
  * transaction, in the same round trip (a simple query of two statements).
  */
-const loadStream = async (sql: SqlExecutor, streamId: string, begin = false): Promise<Loaded> => {
+const loadStream = async <S, Ev extends LedgerEvent>(kind: StreamKind<S, Ev>, sql: SqlExecutor, streamId: string, begin = false): Promise<Loaded<S>> => {
   const rows = begin
     ? ((await sql.query(`BEGIN; ${streamQuery(streamId)}`)) as unknown as Array<{ rows: StreamRow[] }>)[1]?.rows ?? []
     : (await sql.query<StreamRow & Record<string, unknown>>(streamQuery(streamId))).rows;
   const row = rows[0];
-  if (row === undefined) return { state: initialState, version: 0, head: GENESIS };
+  if (row === undefined) return { state: kind.initial, version: 0, head: GENESIS };
   if (row.hash === null) throw new Error(`stream ${streamId} is at version ${row.version} but has no such event`);
   const head = { hash: row.hash, recordedAt: row.recorded_at };
-  const snapshot = row.snapshot_schema === SNAPSHOT_SCHEMA ? LedgerStateCodec.decode(row.snapshot) : undefined;
+  const snapshot = row.snapshot_schema === kind.snapshotSchema ? kind.snapshot.decode(row.snapshot) : undefined;
   if (snapshot !== undefined && E.isRight(snapshot)) return { state: snapshot.right, version: row.version, head };
-  const events = await readStreamEvents(sql, streamId);
-  return { state: fold(events.map((e) => e.event)), version: events.length, head };
+  const events = (await readStreamEvents(sql, streamId)).map((e) => e.event);
+  const foreign = events.find((event) => !kind.owns(event));
+  if (foreign !== undefined) throw new Error(`stream ${streamId} holds a ${foreign.type} event, which does not belong there`);
+  return { state: (events as Ev[]).reduce(kind.evolve, kind.initial), version: events.length, head };
 };
 
 const isUniqueViolation = (error: unknown): boolean =>
@@ -81,11 +75,12 @@ const isUniqueViolation = (error: unknown): boolean =>
  * Compare-and-set on the stream version, then one statement that inserts the chained events,
  * applies the inline projections and queues the NOTIFY (sent on commit): few round trips per command.
  */
-const append = async (
+const append = async <S, Ev extends LedgerEvent>(
+  kind: StreamKind<S, Ev>,
   client: pg.PoolClient,
-  request: AppendRequest,
+  request: AppendRequest<S, Ev>,
   head: ChainHead,
-): Promise<E.Either<StreamVersionConflict, RecordedEvent[]>> => {
+): Promise<E.Either<StreamVersionConflict, Array<RecordedEvent<Ev>>>> => {
   const { streamId, expectedVersion, events, metadata, stateAfter } = request;
   // Times never go backwards within a stream (clocks of several servers may disagree slightly),
   // so "the last event at or before T" is also the latest by stream version.
@@ -99,12 +94,12 @@ const append = async (
       ? await client.query(
           `INSERT INTO streams (stream_id, version, snapshot, snapshot_schema) VALUES ($1, $2, $3, $4)
            ON CONFLICT (stream_id) DO NOTHING`,
-          [streamId, newVersion, stateAfter, SNAPSHOT_SCHEMA],
+          [streamId, newVersion, stateAfter, kind.snapshotSchema],
         )
       : await client.query(
           `UPDATE streams SET version = $2, snapshot = $3, snapshot_schema = $4, updated_at = now()
            WHERE stream_id = $1 AND version = $5`,
-          [streamId, newVersion, stateAfter, SNAPSHOT_SCHEMA, expectedVersion],
+          [streamId, newVersion, stateAfter, kind.snapshotSchema, expectedVersion],
         );
   if (moved.rowCount !== 1) return conflict;
 
@@ -131,16 +126,17 @@ const append = async (
   ].join('\n');
   try {
     const result = await client.query<EventRow>(statement, values);
-    return E.right(result.rows.map(decodeEventRow));
+    return E.right(result.rows.map(decodeEventRow) as Array<RecordedEvent<Ev>>);
   } catch (error) {
     if (isUniqueViolation(error)) return conflict;
     throw error;
   }
 };
 
-export const pgEventStore = (pool: pg.Pool): EventStore => ({
+/** The streams of one kind (states, or access) in PostgreSQL. */
+export const pgStreamStore = <S, Ev extends LedgerEvent>(pool: pg.Pool, kind: StreamKind<S, Ev>): EventStore<S, Ev> => ({
   load: async (streamId) => {
-    const { state, version } = await loadStream(pool, streamId);
+    const { state, version } = await loadStream(kind, pool, streamId);
     return { state, version };
   },
   transaction: async (work) => {
@@ -149,18 +145,18 @@ export const pgEventStore = (pool: pg.Pool): EventStore => ({
     let begun = false;
     try {
       const chainHeads = new Map<string, ChainHead>();
-      const tx: LedgerTransaction = {
+      const tx: LedgerTransaction<S, Ev> = {
         load: async (streamId) => {
           const opens = !begun;
           begun = true; // set first: if the load fails, the transaction it opened must still be rolled back
-          const { state, version, head } = await loadStream(client, streamId, opens);
+          const { state, version, head } = await loadStream(kind, client, streamId, opens);
           chainHeads.set(streamId, head);
           return { state, version };
         },
         append: (request) => {
           const head = chainHeads.get(request.streamId);
           if (head === undefined) throw new Error(`append to ${request.streamId} without loading it in this transaction`);
-          return append(client, request, head);
+          return append(kind, client, request, head);
         },
       };
       const outcome = await work(tx);
@@ -175,3 +171,6 @@ export const pgEventStore = (pool: pg.Pool): EventStore => ({
     }
   },
 });
+
+/** The states' streams. */
+export const pgEventStore = (pool: pg.Pool): EventStore<LedgerState, StateEvent> => pgStreamStore(pool, stateStreams);

@@ -10,7 +10,8 @@ import type { BlobStore } from '../../src/storage/blobs/blob-store.js';
 import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
 import { listenForEvents } from '../../src/storage/event-wakeups.js';
-import { pgEventStore } from '../../src/storage/pg-event-store.js';
+import { accessStreams } from '../../src/commands/stream-kinds.js';
+import { pgEventStore, pgStreamStore } from '../../src/storage/pg-event-store.js';
 import { freshDatabase, freshS3Config, tempDir, type TestDatabase } from './services.js';
 
 export const USER = 'alice';
@@ -71,6 +72,7 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
   t.teardown(() => wakeups.close());
   const app = createApp({
     store: pgEventStore(db.pool),
+    accessStore: pgStreamStore(db.pool, accessStreams),
     db: db.pool,
     blobs,
     users: new Map([

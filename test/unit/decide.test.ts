@@ -39,18 +39,26 @@ t.test('lock', async (t) => {
 });
 
 t.test('unlock', async (t) => {
-  given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: 'lock-a' }).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
-  given(t, []).when({ type: 'UnlockState', lockId: 'lock-a' }).then([]);
-  given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: 'lock-b' }).thenFails({ type: 'LockMismatch', holder: lockA });
-  given(t, [locked(lockA)]).when({ type: 'UnlockState', lockId: null }).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
-  given(t, []).when({ type: 'UnlockState', lockId: null }).then([]);
+  const unlock = (presented: LockInfo | null, mayForce = false) => ({ type: 'UnlockState' as const, presented, mayForce });
+  given(t, [locked(lockA)]).when(unlock(lockA)).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
+  given(t, []).when(unlock(lockA)).then([]);
+  given(t, [locked(lockA)]).when(unlock(lockB)).thenFails({ type: 'LockMismatch', holder: lockA });
+  given(t, [locked(lockA)]).when(unlock({ ID: 'lock-b' }, true)).thenFails({ type: 'LockMismatch', holder: lockA });
+  // Force-unlock: no body (Terraform) or only the holder's ID (OpenTofu), by a caller who may force.
+  given(t, [locked(lockA)]).when(unlock(null, true)).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
+  given(t, [locked(lockA)]).when(unlock({ ID: 'lock-a', Created: '0001-01-01T00:00:00Z' }, true)).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
+  given(t, [locked(lockA)]).when(unlock(null)).thenFails({ type: 'ForceUnlockForbidden', holder: lockA });
+  given(t, [locked(lockA)]).when(unlock({ ID: 'lock-a' })).thenFails({ type: 'ForceUnlockForbidden', holder: lockA });
+  // The holder's own unlock needs no force, whoever may force.
+  given(t, [locked(lockA)]).when(unlock(lockA, true)).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
+  given(t, []).when(unlock(null)).then([]);
   // An unlock retried after its first attempt succeeded and someone else locked meanwhile:
   // 200, and the new holder keeps the lock.
   given(t, [locked(lockA), { type: 'StateUnlocked', data: { lock_id: 'lock-a' } }, locked(lockB)])
-    .when({ type: 'UnlockState', lockId: 'lock-a' })
+    .when(unlock(lockA))
     .then([]);
   given(t, [locked(lockA), { type: 'StateUnlocked', data: { lock_id: 'lock-a' } }, locked(lockB)])
-    .when({ type: 'UnlockState', lockId: 'lock-c' })
+    .when(unlock({ ID: 'lock-c' }))
     .thenFails({ type: 'LockMismatch', holder: lockB });
 });
 

@@ -1,0 +1,38 @@
+import * as t from 'io-ts';
+import type { AccessEvent } from '../events/access-events.js';
+import { RoleCodec } from '../events/access-events.js';
+import { assertNever } from '../commands/state.js';
+import { sameGrant, type Grant } from './roles.js';
+
+/** What the access decider needs: which users, tokens and grants exist. Plain JSON, so it can be snapshotted. */
+export const AccessStateCodec = t.type({
+  users: t.array(t.string),
+  tokens: t.array(t.string),
+  grants: t.array(t.type({ role: RoleCodec, subject: t.string, glob: t.string })),
+});
+export type AccessState = t.TypeOf<typeof AccessStateCodec>;
+
+export const initialAccess: AccessState = { users: [], tokens: [], grants: [] };
+
+export const evolveAccess = (state: AccessState, event: AccessEvent): AccessState => {
+  switch (event.type) {
+    case 'UserAdded':
+      return { ...state, users: [...state.users, event.data.name] };
+    case 'UserPasswordChanged':
+      return state;
+    case 'UserRemoved':
+      return { ...state, users: state.users.filter((name) => name !== event.data.name) };
+    case 'TokenCreated':
+      return { ...state, tokens: [...state.tokens, event.data.name] };
+    case 'TokenRevoked':
+      return { ...state, tokens: state.tokens.filter((name) => name !== event.data.name) };
+    case 'GrantAdded':
+      return { ...state, grants: [...state.grants, event.data] };
+    case 'GrantRevoked': {
+      const revoked: Grant = event.data;
+      return { ...state, grants: state.grants.filter((grant) => !sameGrant(grant, revoked)) };
+    }
+    default:
+      return assertNever(event);
+  }
+};

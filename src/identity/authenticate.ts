@@ -1,0 +1,146 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as E from 'fp-ts/lib/Either.js';
+import { grantsFor, managesAccess, type Grant } from '../access/roles.js';
+import { oidcGrants, tokenBySecret, touchToken, userCredentials } from '../projections/access-queries.js';
+import type { SqlExecutor } from '../projections/sql.js';
+import type { OidcVerifier } from './oidc.js';
+import { isJwtShaped } from './oidc.js';
+import { verifyPassword } from './passwords.js';
+import { looksLikeToken, secretSha256 } from './tokens.js';
+
+/** The caller, once its credentials check out: the actor every event records, and its grants. */
+export interface Principal {
+  readonly actor: string;
+  /** For OIDC: the claims that identify the run, kept in each event's metadata. */
+  readonly claims?: Readonly<Record<string, string>>;
+  readonly grants: ReadonlyArray<Pick<Grant, 'role' | 'glob'>>;
+}
+
+export const mayManageAccess = (principal: Principal): boolean => managesAccess(principal.grants);
+
+/** What a request presented, read from its headers and its TLS session at the edge. */
+export type Credentials =
+  | { readonly kind: 'basic'; readonly name: string; readonly password: string }
+  | { readonly kind: 'bearer'; readonly secret: string }
+  | { readonly kind: 'certificate'; readonly name: string }
+  | { readonly kind: 'none' };
+
+/** rejected: the credentials are wrong (401, counted as a failed login); unavailable: the check could not be made (503). */
+export type AuthFailure =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'rejected'; readonly reason: string; readonly name?: string }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+/** Claims worth keeping in the audit trail: the ones GitLab CI and GitHub Actions use to say which run it was. */
+const IDENTIFYING_CLAIMS = [
+  'sub', 'project_path', 'namespace_path', 'ref', 'ref_type', 'ref_protected', 'pipeline_id', 'job_id', 'user_login', 'environment',
+  'repository', 'repository_owner', 'workflow', 'run_id', 'run_attempt', 'actor', 'job_workflow_ref',
+];
+
+/** Scalar claims as text (grants compare text), each bounded. */
+const textClaims = (claims: Readonly<Record<string, unknown>>): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(claims)
+      .filter(([, value]) => ['string', 'number', 'boolean'].includes(typeof value))
+      .map(([name, value]) => [name, String(value).slice(0, 256)]),
+  );
+
+const REJECTED = 'the user name or password is wrong';
+
+export interface AuthenticatorOptions {
+  readonly sql: SqlExecutor;
+  /** AUTH_USERS: plain-text development users, administrators of everything. */
+  readonly devUsers: ReadonlyMap<string, string>;
+  readonly oidc: OidcVerifier | undefined;
+  /** How often a token's last-used time is written at most (per process). */
+  readonly touchIntervalMs?: number;
+  readonly onBackgroundError?: (error: unknown) => void;
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+
+/**
+ * Checks credentials against the identities in PostgreSQL (so every process sees a change on its
+ * next request) and answers the caller's grants. A password is checked with scrypt once; a
+ * success is remembered for the stored hash it matched, so a new password, or a removed user,
+ * is never served from memory.
+ */
+export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, onBackgroundError = () => undefined }: AuthenticatorOptions) => {
+  const cacheKey = randomBytes(32);
+  const verified = new Map<string, number>();
+  const touched = new Map<string, number>();
+  const CACHE_MS = 5 * 60_000;
+
+  const passwordMatches = async (name: string, password: string, stored: { hash: string } & Parameters<typeof verifyPassword>[1]) => {
+    const key = createHash('sha256').update(cacheKey).update(JSON.stringify([name, stored.hash, password])).digest('base64');
+    if ((verified.get(key) ?? 0) > Date.now()) return true;
+    if (!(await verifyPassword(password, stored))) return false;
+    if (verified.size >= 10_000) verified.clear();
+    verified.set(key, Date.now() + CACHE_MS);
+    return true;
+  };
+
+  const user = async (name: string, password: string): Promise<E.Either<AuthFailure, Principal>> => {
+    const dev = devUsers.get(name);
+    if (dev !== undefined) {
+      return timingSafeEqual(digest(dev), digest(password)) ? E.right({ actor: `user:${name}`, grants: [{ role: 'admin', glob: '*' }] }) : E.left({ kind: 'rejected', reason: REJECTED, name });
+    }
+    const found = await userCredentials(sql, name);
+    if (found === undefined || found.password === null || !(await passwordMatches(name, password, found.password))) return E.left({ kind: 'rejected', reason: REJECTED, name });
+    return E.right({ actor: `user:${name}`, grants: found.grants });
+  };
+
+  const token = async (secret: string): Promise<E.Either<AuthFailure, Principal>> => {
+    if (!looksLikeToken(secret)) return E.left({ kind: 'rejected', reason: 'that is not a state-ledger token' });
+    const hash = secretSha256(secret);
+    const found = await tokenBySecret(sql, hash);
+    if (found === undefined) return E.left({ kind: 'rejected', reason: 'the token is unknown or was revoked' });
+    if ('expired' in found) return E.left({ kind: 'rejected', reason: `the token expired at ${found.expired.toISOString()}` });
+    if (Date.now() - (touched.get(hash) ?? 0) > touchIntervalMs) {
+      touched.set(hash, Date.now());
+      touchToken(sql, hash).catch(onBackgroundError);
+    }
+    return E.right({ actor: `token:${found.name}`, grants: found.grants });
+  };
+
+  const jwt = async (text: string): Promise<E.Either<AuthFailure, Principal>> => {
+    if (oidc === undefined) return E.left({ kind: 'rejected', reason: 'this server accepts no OIDC tokens (no OIDC_ISSUERS configured)' });
+    const outcome = await oidc.verify(text);
+    if (E.isLeft(outcome)) {
+      const refusal = outcome.left;
+      return E.left(refusal.kind === 'unavailable' ? { kind: 'unavailable', reason: refusal.reason } : { kind: 'rejected', reason: refusal.reason });
+    }
+    const { issuer, name, claims } = outcome.right;
+    const text_ = textClaims(claims);
+    const grants = grantsFor(await oidcGrants(sql), { kind: 'oidc', issuers: [issuer, name], claims: text_ });
+    const identifying = Object.fromEntries(IDENTIFYING_CLAIMS.flatMap((claim) => (text_[claim] === undefined ? [] : [[claim, text_[claim]]])));
+    return E.right({ actor: `oidc:${issuer}`, claims: identifying, grants });
+  };
+
+  const certificate = async (name: string): Promise<E.Either<AuthFailure, Principal>> => {
+    if (devUsers.has(name)) return E.right({ actor: `cert:${name}`, grants: [{ role: 'admin', glob: '*' }] });
+    const found = await userCredentials(sql, name);
+    if (found === undefined) return E.left({ kind: 'rejected', reason: `the client certificate names ${name}, who is not a user here`, name });
+    return E.right({ actor: `cert:${name}`, grants: found.grants });
+  };
+
+  return {
+    authenticate: async (credentials: Credentials): Promise<E.Either<AuthFailure, Principal>> => {
+      switch (credentials.kind) {
+        case 'none':
+          return E.left({ kind: 'missing' });
+        case 'certificate':
+          return certificate(credentials.name);
+        case 'bearer':
+          return isJwtShaped(credentials.secret) ? jwt(credentials.secret) : token(credentials.secret);
+        case 'basic':
+          // Terraform has no header option: a token or a JWT travels as the password of a reserved user name.
+          if (credentials.name === 'token') return token(credentials.password);
+          if (credentials.name === 'oidc') return jwt(credentials.password);
+          return user(credentials.name, credentials.password);
+      }
+    },
+  };
+};
+
+export type Authenticator = ReturnType<typeof authenticator>;
