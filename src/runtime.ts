@@ -23,8 +23,8 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** A start refused for a reason the operator can act on: printed as one line, without a stack. */
-export class StartRefused extends Error {}
+/** A refusal the operator can act on (a start, a CLI command): printed as one line, without a stack. */
+export class Refused extends Error {}
 
 export const describeBackends = (config: Config): string =>
   `${config.databaseUrl === undefined ? 'embedded PostgreSQL' : 'PostgreSQL at DATABASE_URL'}, ` +
@@ -41,7 +41,7 @@ const embeddedPostgres = async (config: Config, logger: Logger, command: string)
   const lock = await lockDataDir(config.dataDir, command);
   if (!lock.held && command === SERVE) {
     const { owner } = lock;
-    throw new StartRefused(
+    throw new Refused(
       `DATA_DIR ${path.resolve(config.dataDir)} is in use by \`state-ledger ${owner.command}\` (pid ${owner.pid}); ` +
         'stop it first, or give this server another DATA_DIR',
     );

@@ -9,7 +9,8 @@ import { loadConfig, type Config } from '../config.js';
 import { errorResponse } from '../http/errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { replay, type ReplayMode } from '../projections/replay.js';
-import { openDatabase, openRuntime, StartRefused } from '../runtime.js';
+import { openDatabase, openRuntime, Refused } from '../runtime.js';
+import { registerAccessCommands } from './access-commands.js';
 import { progress } from './progress.js';
 import { serve } from './serve.js';
 
@@ -29,7 +30,7 @@ const action =
     try {
       await run(config, logger, ...args);
     } catch (error) {
-      if (!(error instanceof StartRefused)) logger.error({ err: error }, 'failed');
+      if (!(error instanceof Refused)) logger.error({ err: error }, 'failed');
       process.stderr.write(`state-ledger: ${(error as Error).message}\n`);
       process.exitCode = 1;
     }
@@ -158,5 +159,7 @@ program
       }
     }),
   );
+
+registerAccessCommands(program, action);
 
 await program.parseAsync(process.argv);

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { createApp } from '../http/app.js';
 import { createHttpServer, listenOn } from '../http/server.js';
 import type { Logger } from '../logger.js';
-import { describeBackends, openRuntime, StartRefused } from '../runtime.js';
+import { describeBackends, openRuntime, Refused } from '../runtime.js';
 import { listenForEvents, type EventWakeups } from '../storage/event-wakeups.js';
 import fs from 'node:fs/promises';
 import * as E from 'fp-ts/lib/Either.js';
@@ -54,10 +54,10 @@ const banner = (baseUrl: string, first: FirstAdministrator, config: Config): str
 const oidcIssuers = async (config: Config): Promise<readonly OidcIssuer[]> => {
   if (config.oidcIssuersFile === undefined) return config.oidcIssuers;
   const text = await fs.readFile(config.oidcIssuersFile, 'utf8').catch((error: Error) => {
-    throw new StartRefused(`OIDC_ISSUERS_FILE ${config.oidcIssuersFile} cannot be read: ${error.message}`);
+    throw new Refused(`OIDC_ISSUERS_FILE ${config.oidcIssuersFile} cannot be read: ${error.message}`);
   });
   const decoded = decodeOidcIssuers(text);
-  if (E.isLeft(decoded)) throw new StartRefused(`OIDC_ISSUERS_FILE ${config.oidcIssuersFile}: ${decoded.left}`);
+  if (E.isLeft(decoded)) throw new Refused(`OIDC_ISSUERS_FILE ${config.oidcIssuersFile}: ${decoded.left}`);
   return [...config.oidcIssuers, ...decoded.right];
 };
 
@@ -89,7 +89,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   try {
     const issuers = await oidcIssuers(config);
     const tls = config.tls === undefined ? undefined : await loadTls(config.tls).catch((error: Error) => {
-      throw new StartRefused(error.message);
+      throw new Refused(error.message);
     });
     const first = await ensureFirstAdministrator(config, manageAccess(runtime.ledger.accessStore));
     if (first.kind === 'development-users') logger.warn('AUTH_USERS holds plain-text passwords: it is for development only; use `state-ledger user add` and tokens in production');

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { BIN, runCli, startCliServer } from '../support/cli.js';
+import { BIN, bannerPassword, runCli, startCliServer } from '../support/cli.js';
 import { defaultClient, stateDocument } from '../support/go-client.js';
 import { privatePostgres } from '../support/private-services.js';
 import { alive, killLeftoverPostgres, postmasterPid } from '../support/embedded.js';
@@ -37,7 +37,7 @@ t.test('a second serve on a DATA_DIR in use refuses with one line and touches no
   killLeftoverPostgres(t, dataDir);
   const first = await startCliServer({ DATA_DIR: dataDir, AUTH_USERS: '' });
   t.teardown(() => first.process.kill('SIGKILL'));
-  const client = defaultClient(first.baseUrl, 'kept', { username: 'admin', password: (await fs.readFile(path.join(dataDir, 'admin-password'), 'utf8')).trim() });
+  const client = defaultClient(first.baseUrl, 'kept', { username: 'admin', password: bannerPassword(first.banner) });
   t.equal((await client.put(stateDocument(1))).status, 200);
   const before = await fs.readdir(dataDir);
   const postgres = await postmasterPid(dataDir);

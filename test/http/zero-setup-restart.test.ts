@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { runCli, startCliServer } from '../support/cli.js';
+import { bannerPassword, runCli, startCliServer } from '../support/cli.js';
 import { defaultClient, newLockInfo, stateDocument } from '../support/go-client.js';
 import { killLeftoverPostgres, postmasterPid } from '../support/embedded.js';
 import { tempDir } from '../support/services.js';
@@ -12,8 +12,8 @@ t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a r
   killLeftoverPostgres(t, dataDir);
 
   const first = await startCliServer(env);
-  const password = (await fs.readFile(path.join(dataDir, 'admin-password'), 'utf8')).trim();
-  t.match(first.banner, `password ${password}`, 'the generated password is printed at first start');
+  const password = bannerPassword(first.banner);
+  t.notOk(await fs.stat(path.join(dataDir, 'admin-password')).catch(() => undefined), 'no plain-text password on disk');
   t.match(first.banner, /backend "http" \{[\s\S]*lock_address   = "http:\/\/127\.0\.0\.1:\d+\/states\/my-state\/lock"/);
   const client = () => defaultClient(first.baseUrl, 'prod', { username: 'admin', password });
   const holder = client();
@@ -28,7 +28,7 @@ t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a r
 
   const second = await startCliServer(env);
   t.notMatch(second.banner, password, 'the password is shown only once');
-  t.match(second.banner, 'admin-password');
+  t.match(second.banner, 'users, tokens and grants are in the database');
   const after = defaultClient(second.baseUrl, 'prod', { username: 'admin', password });
   t.same((await after.get()).body, stateDocument(2), 'the state survived');
   const versions = await (await fetch(`${second.baseUrl}/states/prod/versions`, { headers: { authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` } })).json();
@@ -36,10 +36,29 @@ t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a r
   const other = await after.lock(newLockInfo());
   t.match(other, { locked: false, status: 423, holderId: lock.ID }, 'the lock survived');
 
-  // CLI commands attach to the running cluster and leave it running.
+  // CLI commands attach to the running cluster and leave it running; access changes apply at once.
+  const created = await runCli(['token', 'create', 'ci', '--expires', '30d'], env);
+  t.equal(created.code, 0, created.stderr);
+  const secret = created.stdout.trim();
+  t.match(secret, /^slt_[A-Za-z0-9_-]{43}$/, 'stdout holds only the secret');
+  t.match(created.stderr, 'created token ci');
+  const ci = defaultClient(second.baseUrl, 'prod', { username: 'token', password: secret });
+  t.equal((await ci.get()).status, 404, 'a token without grants sees nothing');
+  const granted = await runCli(['grant', 'read', 'token:ci', 'prod*'], env);
+  t.equal(granted.code, 0, granted.stderr);
+  t.strictSame((await ci.get()).body, stateDocument(2), 'the grant applies on the next request');
+  const tokens = await runCli(['token', 'list'], env);
+  t.match(tokens.stdout, /^NAME\s+CREATED\s+EXPIRES\s+LAST USED\nci\s+\S+\s+\S+\s+\d{4}-/, 'the token list shows when it was last used');
+  t.notMatch(tokens.stdout, secret, 'never the secret');
+  const revoked = await runCli(['token', 'revoke', 'ci'], env);
+  t.equal(revoked.code, 0, revoked.stderr);
+  t.equal((await ci.get()).status, 401, 'a revoked token is refused on the next request');
+
   const replayed = await runCli(['replay'], env);
   t.equal(replayed.code, 0, replayed.stderr);
-  t.match(replayed.stdout, /replayed 3 events/);
+  t.match(replayed.stdout, /replayed 9 events/);
+  const verified = await runCli(['verify'], env);
+  t.equal(verified.code, 0, verified.stdout);
   const migrated = await runCli(['migrate'], env);
   t.equal(migrated.code, 0, migrated.stderr);
   t.same((await after.get()).body, stateDocument(2), 'the server still serves after replay');
@@ -53,8 +72,22 @@ t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a r
   // With no server running, a CLI command starts the cluster itself and stops it again.
   const alone = await runCli(['replay'], env);
   t.equal(alone.code, 0, alone.stderr);
-  t.match(alone.stdout, /replayed 3 events/);
+  t.match(alone.stdout, /replayed 9 events/);
   t.equal(await postmasterPid(dataDir), undefined, 'no cluster left running');
+});
+
+t.test('an older release\'s plain-text admin password is imported hashed, and the file deleted', async (t) => {
+  const dataDir = await tempDir(t);
+  killLeftoverPostgres(t, dataDir);
+  await fs.writeFile(path.join(dataDir, 'admin-password'), 'legacy-password-123\n');
+  const server = await startCliServer({ DATA_DIR: dataDir, AUTH_USERS: '' });
+  t.teardown(() => server.process.kill('SIGKILL'));
+  t.match(server.banner, 'now stored hashed (the plain-text file was deleted)');
+  t.notOk(await fs.stat(path.join(dataDir, 'admin-password')).catch(() => undefined), 'the plain-text file is gone');
+  const client = defaultClient(server.baseUrl, 'kept', { username: 'admin', password: 'legacy-password-123' });
+  t.equal((await client.put(stateDocument(1))).status, 200, 'the old password still works');
+  server.process.kill('SIGTERM');
+  t.equal(await server.exited, 0);
 });
 
 t.test('CLI help and configuration errors', async (t) => {

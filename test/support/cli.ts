@@ -22,6 +22,13 @@ export const runCli = (args: string[], env: Record<string, string>): Promise<Cli
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 
+/** The first administrator's password, as the first start's banner prints it (once). */
+export const bannerPassword = (banner: string): string => {
+  const password = /password (\S+) \(generated now/.exec(banner)?.[1];
+  if (password === undefined) throw new Error(`no generated password in the banner:\n${banner}`);
+  return password;
+};
+
 export interface RunningServer {
   readonly process: ChildProcess;
   readonly baseUrl: string;

@@ -1,3 +1,4 @@
+import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Express } from 'express';
@@ -5,6 +6,8 @@ import type { Test } from 'tap';
 import { defaultConfig, type S3Config, type TrafficLimits } from '../../src/config.js';
 import { createApp } from '../../src/http/app.js';
 import { createHttpServer, listenOn } from '../../src/http/server.js';
+import { clientCertificateName } from '../../src/http/tls.js';
+import type { OidcVerifier } from '../../src/identity/oidc.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { BlobStore } from '../../src/storage/blobs/blob-store.js';
 import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
@@ -36,6 +39,12 @@ export interface ServerOptions {
   /** Where pushed bodies wait (a fresh folder otherwise). */
   readonly tmpDir?: string;
   readonly logger?: Logger;
+  /** Accept JWTs of these issuers. */
+  readonly oidc?: OidcVerifier;
+  /** Serve HTTPS (client certificates checked when the options ask for them); the client cert's CN names the user. */
+  readonly tls?: https.ServerOptions;
+  /** Another process on the same database (a second server): reuse it instead of a fresh one. */
+  readonly db?: TestDatabase;
 }
 
 export const basicAuth = (user: string, password: string): string =>
@@ -48,8 +57,8 @@ export const TRAFFIC = defaultConfig().traffic;
 export const bodyLimits = (tmpDir: string, maxBytes = 512 * 1024 * 1024) => ({ maxBytes, tmpDir, idleTimeoutMs: TRAFFIC.bodyIdleTimeoutMs });
 
 /** Serves an app on a free loopback port, bounded as the real server is, until the test ends; answers its base URL. */
-export const listen = async (t: Test, app: Express, traffic: TrafficLimits = TRAFFIC): Promise<string> => {
-  const server = createHttpServer(app, traffic, createLogger('silent'));
+export const listen = async (t: Test, app: Express, traffic: TrafficLimits = TRAFFIC, tls?: https.ServerOptions): Promise<string> => {
+  const server = createHttpServer(app, traffic, createLogger('silent'), tls);
   await listenOn(server, 0, '127.0.0.1');
   t.teardown(
     () =>
@@ -58,12 +67,12 @@ export const listen = async (t: Test, app: Express, traffic: TrafficLimits = TRA
         server.close(() => resolve());
       }),
   );
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
 };
 
 /** The real app on a real PostgreSQL and blob store (S3 by default), on a free loopback port. */
 export const startServer = async (t: Test, options: ServerOptions = {}): Promise<TestServer> => {
-  const db = await freshDatabase(t);
+  const db = options.db ?? (await freshDatabase(t));
   const dir = await tempDir(t);
   const traffic = { ...TRAFFIC, ...options.traffic };
   const blobs = options.blobs === 'fs' ? await fsBlobStore(path.join(dir, 'blobs')) : await s3BlobStore(options.s3 ?? freshS3Config());
@@ -85,8 +94,10 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
     allowedOrigins: options.allowedOrigins ?? [],
     trustProxy: options.trustProxy,
     wakeups,
+    oidc: options.oidc,
+    ...(options.tls === undefined ? {} : { certificateName: clientCertificateName }),
   });
-  const baseUrl = await listen(t, app, traffic);
+  const baseUrl = await listen(t, app, traffic, options.tls);
   return {
     baseUrl,
     db,
