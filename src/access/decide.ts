@@ -72,6 +72,9 @@ const decideApply = (state: AccessState, desired: DesiredAccess): AccessDecision
     ...state.users.filter((name) => !users.has(name)).map((name): AccessEvent => ({ type: 'UserRemoved', data: { name } })),
     ...desired.users.filter((name) => !state.users.includes(name)).map((name): AccessEvent => ({ type: 'UserAdded', data: { name, password: null } })),
     ...desired.tokens.filter((token) => !state.tokens.includes(token.name)).map(tokenCreated),
+    ...desired.tokens
+      .filter((token) => state.tokens.includes(token.name) && (state.tokenExpiries[token.name] ?? null) !== token.expiresAt)
+      .map((token): AccessEvent => ({ type: 'TokenExpiryChanged', data: { name: token.name, expires_at: token.expiresAt } })),
     ...desired.grants.filter((wanted) => !state.grants.some((grant) => sameGrant(grant, wanted))).map((grant): AccessEvent => ({ type: 'GrantAdded', data: grant })),
   ];
   return E.right(events);

@@ -1,5 +1,7 @@
+import { parseInstant } from '../instant.js';
+
 /** `30d`, `12h`, `90m`, `2w` from now, or an RFC 3339 time; undefined when neither, or not in the future. */
-export const parseExpiry = (text: string, now: Date, parseInstant: (text: string) => Date | undefined): Date | undefined => {
+export const parseExpiry = (text: string, now: Date): Date | undefined => {
   const relative = /^([1-9]\d{0,5})([mhdw])$/.exec(text.trim());
   const minutes = { m: 1, h: 60, d: 1440, w: 10080 } as const;
   const at = relative === null ? parseInstant(text.trim()) : new Date(now.getTime() + Number(relative[1]) * minutes[relative[2] as keyof typeof minutes] * 60_000);

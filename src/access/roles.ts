@@ -1,4 +1,5 @@
 import * as E from 'fp-ts/lib/Either.js';
+import { described } from './described.js';
 
 /**
  * Roles, ordered: each may do everything the ones before it may.
@@ -79,13 +80,13 @@ export const parseSubject = (text: string): E.Either<string, Subject> => {
   const colon = text.indexOf(':');
   const kind = text.slice(0, colon);
   const rest = text.slice(colon + 1);
-  if (colon < 0) return E.left(`a subject must be ${SUBJECT_FORMS}; got ${JSON.stringify(text.slice(0, 64))}`);
+  if (colon < 0) return E.left(`a subject must be ${SUBJECT_FORMS}; got ${described(text)}`);
   if (kind === 'user' || kind === 'token') {
     return ACCOUNT_NAME.test(rest)
       ? E.right({ kind, name: rest })
       : E.left(`${kind} names are letters, digits, ".", "_", "@" or "-", starting with a letter or digit, at most 64 characters`);
   }
-  if (kind !== 'oidc') return E.left(`a subject must be ${SUBJECT_FORMS}; got ${JSON.stringify(text.slice(0, 64))}`);
+  if (kind !== 'oidc') return E.left(`a subject must be ${SUBJECT_FORMS}; got ${described(text)}`);
   const suffix = CLAIMS_SUFFIX.exec(rest);
   const issuer = suffix === null ? rest : rest.slice(0, suffix.index);
   if (issuer === '' || /[\s,]/.test(issuer)) return E.left('an oidc subject must name a configured issuer: oidc:ISSUER[:claim=value,...]');

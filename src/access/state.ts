@@ -8,11 +8,18 @@ import { sameGrant, type Grant } from './roles.js';
 export const AccessStateCodec = t.type({
   users: t.array(t.string),
   tokens: t.array(t.string),
+  /** Each token's expiry, so that `access apply` can tell when a file changes one. */
+  tokenExpiries: t.record(t.string, t.union([t.string, t.null])),
   grants: t.array(t.type({ role: RoleCodec, subject: t.string, glob: t.string })),
 });
 export type AccessState = t.TypeOf<typeof AccessStateCodec>;
 
-export const initialAccess: AccessState = { users: [], tokens: [], grants: [] };
+export const initialAccess: AccessState = { users: [], tokens: [], tokenExpiries: {}, grants: [] };
+
+const withExpiry = (expiries: AccessState['tokenExpiries'], name: string, expiresAt: string | null | undefined): AccessState['tokenExpiries'] => {
+  const { [name]: _dropped, ...rest } = expiries;
+  return expiresAt === undefined ? rest : { ...rest, [name]: expiresAt };
+};
 
 export const evolveAccess = (state: AccessState, event: AccessEvent): AccessState => {
   switch (event.type) {
@@ -23,9 +30,11 @@ export const evolveAccess = (state: AccessState, event: AccessEvent): AccessStat
     case 'UserRemoved':
       return { ...state, users: state.users.filter((name) => name !== event.data.name) };
     case 'TokenCreated':
-      return { ...state, tokens: [...state.tokens, event.data.name] };
+      return { ...state, tokens: [...state.tokens, event.data.name], tokenExpiries: withExpiry(state.tokenExpiries, event.data.name, event.data.expires_at) };
     case 'TokenRevoked':
-      return { ...state, tokens: state.tokens.filter((name) => name !== event.data.name) };
+      return { ...state, tokens: state.tokens.filter((name) => name !== event.data.name), tokenExpiries: withExpiry(state.tokenExpiries, event.data.name, undefined) };
+    case 'TokenExpiryChanged':
+      return { ...state, tokenExpiries: withExpiry(state.tokenExpiries, event.data.name, event.data.expires_at) };
     case 'GrantAdded':
       return { ...state, grants: [...state.grants, event.data] };
     case 'GrantRevoked': {

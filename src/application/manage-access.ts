@@ -25,6 +25,8 @@ export const describeAccessEvent = (event: AccessEvent): string => {
       return `create token ${event.data.name}${event.data.expires_at === null ? '' : ` (expires ${event.data.expires_at})`}`;
     case 'TokenRevoked':
       return `revoke token ${event.data.name}`;
+    case 'TokenExpiryChanged':
+      return `make token ${event.data.name} ${event.data.expires_at === null ? 'never expire' : `expire ${event.data.expires_at}`}`;
     case 'GrantAdded':
       return `grant ${event.data.role} to ${event.data.subject} on ${event.data.glob}`;
     case 'GrantRevoked':

@@ -11,7 +11,6 @@ import { manageAccess, type AccessFailure } from '../application/manage-access.j
 import type { CommandMetadata } from '../commands/commands.js';
 import { accessStreams } from '../commands/stream-kinds.js';
 import type { Config } from '../config.js';
-import { parseInstant } from '../http/codecs.js';
 import { errorResponse } from '../http/errors.js';
 import { formatTable } from '../http/text-table.js';
 import { generatePassword } from '../identity/passwords.js';
@@ -141,7 +140,7 @@ export const registerAccessCommands = (program: Command, action: Action): void =
     .option('--expires <when>', `when it stops working: ${EXPIRY_FORMS}`)
     .action(
       action(async (config, logger, name: string, options: { expires?: string }) => {
-        const expires = options.expires === undefined ? null : parseExpiry(options.expires, new Date(), parseInstant);
+        const expires = options.expires === undefined ? null : parseExpiry(options.expires, new Date());
         if (expires === undefined) throw new Refused(`--expires must be ${EXPIRY_FORMS}`);
         await withAccess(config, logger, 'token create', async (access) => {
           const { secret } = orFail(await access.createToken(name, expires, cliMetadata()));

@@ -32,10 +32,11 @@ export type Command =
   | { readonly type: 'LockState'; readonly lock: LockInfo }
   /**
    * presented: the LockInfo the unlock request carries; null for Terraform's force-unlock (no
-   * body). An unlock that does not carry the holder's own LockInfo releases someone else's lock:
-   * only callers that may force (mayForce) can do that.
+   * body). An unlock that does not carry the holder's own LockInfo, or that comes from another
+   * identity than the one that took the lock (byHolder false: anyone who may read can see the
+   * LockInfo), releases someone else's lock: only callers that may force (mayForce) can do that.
    */
-  | { readonly type: 'UnlockState'; readonly presented: LockInfo | null; readonly mayForce: boolean }
+  | { readonly type: 'UnlockState'; readonly presented: LockInfo | null; readonly mayForce: boolean; readonly byHolder: boolean }
   | { readonly type: 'PushState'; readonly lockId: string | null; readonly body: StoredBody }
   | { readonly type: 'DeleteState'; readonly lockId: string | null }
   | {

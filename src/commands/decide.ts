@@ -103,7 +103,7 @@ export const decide = (command: Command, state: LedgerState): Decision => {
         if (state.released === presented.ID) return none;
         return E.left({ type: 'LockMismatch', holder: state.lock });
       }
-      if (presented !== null && isHoldersOwn(presented, state.lock)) return E.right([{ type: 'StateUnlocked', data: { lock_id: presented.ID } }]);
+      if (presented !== null && command.byHolder && isHoldersOwn(presented, state.lock)) return E.right([{ type: 'StateUnlocked', data: { lock_id: presented.ID } }]);
       // No body (Terraform's force-unlock) or only the ID (OpenTofu's): releasing someone else's lock.
       if (!command.mayForce) return E.left({ type: 'ForceUnlockForbidden', holder: state.lock });
       return E.right([{ type: 'LockForceReleased', data: { lock: state.lock } }]);

@@ -26,7 +26,7 @@ export const accessStreams: StreamKind<AccessState, AccessEvent> = {
   initial: initialAccess,
   evolve: evolveAccess,
   snapshot: AccessStateCodec,
-  snapshotSchema: 1,
+  snapshotSchema: 2,
   owns: (event): event is AccessEvent => isAccessEventType(event.type),
 };
 

@@ -31,6 +31,7 @@ export const accessEventCodecs = {
   UserRemoved: t.type({ name: t.string }),
   TokenCreated: t.type({ name: t.string, secret_sha256: t.string, expires_at: t.union([t.string, t.null]) }),
   TokenRevoked: t.type({ name: t.string }),
+  TokenExpiryChanged: t.type({ name: t.string, expires_at: t.union([t.string, t.null]) }),
   GrantAdded: GrantFields,
   GrantRevoked: GrantFields,
 } as const;

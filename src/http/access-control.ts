@@ -15,7 +15,8 @@ export const roleOf = (res: Response): Role | undefined => res.locals.role as Ro
 export const visiblePatterns = (principal: Principal, least: Role = 'read'): string[] =>
   principal.grants.filter((grant) => atLeast(grant.role, least)).map((grant) => globToLike(grant.glob));
 
-const deny = (logger: Logger, req: Request, res: Response, needed: string, state: string | null, has: Role | undefined): void =>
+/** Every refusal on the grounds of role is logged: who, which state, what it needed and had. */
+export const logDenial = (logger: Logger, req: Request, res: Response, needed: string, state: string | null, has: Role | undefined = roleOf(res)): void =>
   logger.warn(
     { actor: principalOf(res).actor, state, needed, has: has ?? null, method: req.method, path: req.path, request_id: res.locals.requestId },
     'access denied',
@@ -36,7 +37,7 @@ export const requireRole =
     const has = roleOn(principal.grants, name);
     res.locals.role = has;
     if (atLeast(has, needed)) return next();
-    deny(logger, req, res, needed, name, has);
+    logDenial(logger, req, res, needed, name, has);
     if (has === undefined) return sendError(res, { type: 'Hidden', name });
     sendError(res, { type: 'Forbidden', message: `this needs the ${needed} role on state ${name}; ${principal.actor} has ${has}` });
   };
@@ -46,7 +47,7 @@ export const requireAccessManager =
   (logger: Logger): RequestHandler =>
   (req, res, next) => {
     if (mayManageAccess(principalOf(res))) return next();
-    deny(logger, req, res, 'admin on *', null, undefined);
+    logDenial(logger, req, res, 'admin on *', null, undefined);
     sendError(res, { type: 'Forbidden', message: `managing access needs the admin role on every state (a grant of admin on *); ${principalOf(res).actor} has none` });
   };
 

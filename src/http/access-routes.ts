@@ -1,15 +1,17 @@
 import express, { type Request, type Response } from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import { accountNameError, decodeAccessFile, grantError } from '../access/access-file.js';
+import { described } from '../access/described.js';
 import { EXPIRY_FORMS, parseExpiry } from '../access/expiry.js';
-import type { Grant } from '../access/roles.js';
+import { parseSubject, type Grant } from '../access/roles.js';
+import type { OidcIssuer } from '../identity/oidc-issuers.js';
+import type { OidcVerifier } from '../identity/oidc.js';
 import type { AccessManager } from '../application/manage-access.js';
 import type { TrafficLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import { listGrants, listTokens, listUsers } from '../projections/access-queries.js';
 import type { SqlExecutor } from '../projections/sql.js';
 import { requireAccessManager } from './access-control.js';
-import { parseInstant } from './codecs.js';
 import { badRequest, sendError, type HttpError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
 import { readSmallJson, smallBody } from './small-body.js';
@@ -31,17 +33,29 @@ const objectBody = (req: Request, code: string, keys: readonly string[], shape: 
   E.flatMap(readSmallJson(req), (body): E.Either<HttpError, Record<string, unknown>> => {
     if (!isObject(body)) return E.left(badRequest(code, `the body must be a JSON object: ${shape}`));
     const extra = Object.keys(body).find((key) => !keys.includes(key));
-    return extra === undefined ? E.right(body) : E.left(badRequest(code, `unknown field ${JSON.stringify(extra.slice(0, 64))}; the body is ${shape}`));
+    return extra === undefined ? E.right(body) : E.left(badRequest(code, `unknown field ${described(extra)}; the body is ${shape}`));
   });
 
 const checked = <A>(code: string, error: string | undefined, value: A): E.Either<RequestError, A> => (error === undefined ? E.right(value) : E.left(badRequest(code, error)));
 
 const GRANT_SHAPE = '{"role": "outputs|read|write|admin", "subject": "user:NAME|token:NAME|oidc:ISSUER[:claim=value,...]", "glob": "team-a-*"}';
 
-const grantBody = (req: Request): E.Either<HttpError, Grant> =>
-  E.flatMap(objectBody(req, 'invalid_grant', ['role', 'subject', 'glob'], GRANT_SHAPE), (body) =>
-    checked('invalid_grant', grantError({ role: body.role, subject: body.subject, glob: body.glob }), body as unknown as Grant),
-  );
+/** A grant to an issuer this server does not trust would never match: refused, naming the ones it does. */
+const unknownIssuer = (grant: Grant, issuers: readonly OidcIssuer[]): string | undefined => {
+  const subject = parseSubject(grant.subject);
+  if (E.isLeft(subject) || subject.right.kind !== 'oidc') return undefined;
+  const { issuer } = subject.right;
+  if (issuers.some((known) => known.issuer === issuer || known.name === issuer)) return undefined;
+  const names = issuers.map((known) => (known.name === known.issuer ? known.issuer : `${known.name} (${known.issuer})`));
+  return `${grant.subject} names an issuer this server does not trust; configured: ${names.length === 0 ? 'none (set OIDC_ISSUERS)' : names.join(', ')}`;
+};
+
+/** A grant in the body; with `trusted`, one naming an issuer outside it is refused. */
+const grantBody = (req: Request, trusted?: readonly OidcIssuer[]): E.Either<HttpError, Grant> =>
+  E.flatMap(objectBody(req, 'invalid_grant', ['role', 'subject', 'glob'], GRANT_SHAPE), (body) => {
+    const error = grantError({ role: body.role, subject: body.subject, glob: body.glob });
+    return checked('invalid_grant', error ?? (trusted === undefined ? undefined : unknownIssuer(body as unknown as Grant, trusted)), body as unknown as Grant);
+  });
 
 const pathName = (req: Request, kind: 'user' | 'token'): E.Either<RequestError, string> => {
   const name = req.params[kind];
@@ -49,8 +63,15 @@ const pathName = (req: Request, kind: 'user' | 'token'): E.Either<RequestError, 
 };
 
 /** Users, tokens and grants over HTTP, for administrators of every state (admin on `*`). */
-export const accessRoutes = (deps: { readonly db: SqlExecutor; readonly access: AccessManager; readonly logger: Logger; readonly traffic: TrafficLimits }): express.Router => {
+export const accessRoutes = (deps: {
+  readonly db: SqlExecutor;
+  readonly access: AccessManager;
+  readonly logger: Logger;
+  readonly traffic: TrafficLimits;
+  readonly oidc?: OidcVerifier | undefined;
+}): express.Router => {
   const { db, access } = deps;
+  const issuers = deps.oidc?.issuers ?? [];
   const router = express.Router();
   const small = smallBody(deps.traffic.requestTimeoutMs);
   router.use('/access', requireAccessManager(deps.logger));
@@ -97,11 +118,11 @@ export const accessRoutes = (deps: { readonly db: SqlExecutor; readonly access: 
 
   router.post('/access/tokens', ...small, async (req, res) => {
     const body = E.flatMap(objectBody(req, 'invalid_token', ['name', 'expires'], '{"name": "ci-deploy", "expires": "<optional: 30d, or a time>"}'), (b) =>
-      checked('invalid_token', accountNameError('token', b.name) ?? (b.expires === undefined || (typeof b.expires === 'string' && parseExpiry(b.expires, new Date(), parseInstant) !== undefined) ? undefined : `expires must be ${EXPIRY_FORMS}`), b),
+      checked('invalid_token', accountNameError('token', b.name) ?? (b.expires === undefined || (typeof b.expires === 'string' && parseExpiry(b.expires, new Date()) !== undefined) ? undefined : `expires must be ${EXPIRY_FORMS}`), b),
     );
     if (E.isLeft(body)) return sendError(res, body.left);
     const name = body.right.name as string;
-    const expires = typeof body.right.expires === 'string' ? (parseExpiry(body.right.expires, new Date(), parseInstant) ?? null) : null;
+    const expires = typeof body.right.expires === 'string' ? (parseExpiry(body.right.expires, new Date()) ?? null) : null;
     const outcome = await access.createToken(name, expires, commandMetadata(req, res));
     answer(res, outcome, ({ secret }) => ({ name, secret, expires_at: expires }), 201);
   });
@@ -119,12 +140,13 @@ export const accessRoutes = (deps: { readonly db: SqlExecutor; readonly access: 
   });
 
   router.post('/access/grants', ...small, async (req, res) => {
-    const grant = grantBody(req);
+    const grant = grantBody(req, issuers);
     if (E.isLeft(grant)) return sendError(res, grant.left);
     answer(res, await access.grant(grant.right, commandMetadata(req, res)), (events) => ({ ...grant.right, changed: events.length > 0 }));
   });
 
   router.delete('/access/grants', ...small, async (req, res) => {
+    // No issuer check: a grant to an issuer since removed from OIDC_ISSUERS must still be revocable.
     const grant = grantBody(req);
     if (E.isLeft(grant)) return sendError(res, grant.left);
     answer(res, await access.revokeGrant(grant.right, commandMetadata(req, res)), () => ({ ...grant.right, revoked: true }));
@@ -135,6 +157,8 @@ export const accessRoutes = (deps: { readonly db: SqlExecutor; readonly access: 
     if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') return sendError(res, badRequest('invalid_query', 'dry_run must be true or false, given once'));
     const file = E.flatMap(readSmallJson(req), (body) => E.mapLeft((message: string) => badRequest('invalid_access_file', message))(decodeAccessFile(body)));
     if (E.isLeft(file)) return sendError(res, file.left);
+    const untrusted = file.right.grants.map((grant) => unknownIssuer(grant, issuers)).find((error) => error !== undefined);
+    if (untrusted !== undefined) return sendError(res, badRequest('invalid_access_file', untrusted));
     answer(res, await access.apply(file.right, dryRun === 'true', commandMetadata(req, res)), (applied) => ({ dry_run: dryRun === 'true', ...applied }));
   });
 

@@ -1,22 +1,25 @@
 import { createHash } from 'node:crypto';
-import express, { type Response } from 'express';
+import express, { type Request, type Response } from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import { outputsDocument, type OutputsRefusal } from '../bodies/outputs-document.js';
 import type { Logger } from '../logger.js';
 import { currentBody, findVersion, type BodyRef } from '../projections/queries.js';
 import type { SqlExecutor } from '../projections/sql.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
-import { requireRole } from './access-control.js';
+import { logDenial, reaches, requireRole } from './access-control.js';
 import { decodeRequest, decodeStateParams, noQuery } from './codecs.js';
 import { notFound, sendError, type HttpError } from './errors.js';
 
 /** Outputs answered as parsed JSON are bounded, so that parsing them cannot hold the event loop. */
 const MAX_OUTPUTS_JSON_BYTES = 4 * 1024 * 1024;
 
-const refusalError = (name: string, refusal: OutputsRefusal): HttpError => {
+/** An encrypted state has no outputs the server can read: an `outputs`-only caller is refused it (403), a reader told why (422). */
+const refusalError = (name: string, refusal: OutputsRefusal, mayRead: boolean): HttpError => {
   switch (refusal.kind) {
     case 'encrypted':
-      return { type: 'Forbidden', message: `state ${name} is encrypted with OpenTofu's state encryption: the server cannot read its outputs, so reading it needs the read role` };
+      return mayRead
+        ? { type: 'Unprocessable', code: 'encrypted_state', message: `state ${name} is encrypted with OpenTofu's state encryption: the server cannot read its outputs; read the whole state instead` }
+        : { type: 'Forbidden', message: `state ${name} is encrypted with OpenTofu's state encryption: the server cannot read its outputs, so reading it needs the read role` };
     case 'too_large':
       return { type: 'Unprocessable', code: 'outputs_too_large', message: `the outputs of state ${name} are larger than ${refusal.limit} bytes; reading them needs the read role and the whole state` };
     case 'unreadable':
@@ -39,13 +42,19 @@ const outputsOf = async (blobs: BlobStore, body: BodyRef, maxOutputsBytes?: numb
  * (sensitive ones marked as Terraform marks them), so that an unchanged `terraform_remote_state`
  * works with least privilege. No current version: the same empty 404 as for any missing state.
  */
-export const sendOutputsDocument = async (res: Response, blobs: BlobStore, name: string, body: BodyRef | undefined): Promise<void> => {
+export const sendOutputsDocument = async (req: Request, res: Response, deps: { blobs: BlobStore; logger: Logger }, name: string, body: BodyRef | undefined): Promise<void> => {
   if (body === undefined) return void res.status(404).end();
-  const document = await outputsOf(blobs, body);
-  if (E.isLeft(document)) return sendError(res, refusalError(name, document.left));
+  const document = await outputsOf(deps.blobs, body);
+  if (E.isLeft(document)) return refuse(req, res, deps.logger, name, document.left);
   res.setHeader('X-State-Version', String(body.version));
   res.setHeader('Content-MD5', createHash('md5').update(document.right).digest('base64'));
   res.status(200).type('application/json').send(document.right);
+};
+
+const refuse = (req: Request, res: Response, logger: Logger, name: string, refusal: OutputsRefusal): void => {
+  const mayRead = reaches(res, 'read');
+  if (refusal.kind === 'encrypted' && !mayRead) logDenial(logger, req, res, 'read', name);
+  sendError(res, refusalError(name, refusal, mayRead));
 };
 
 /** GET /states/NAME/outputs: the current version's outputs as JSON, for scripts and `outputs`-only callers. */
@@ -59,7 +68,7 @@ export const outputsRoutes = ({ db, blobs, logger }: { readonly db: SqlExecutor;
     const version = body === undefined ? undefined : await findVersion(db, name, body.version);
     if (body === undefined || version === undefined) return sendError(res, notFound(`state ${name} has no current version`));
     const document = await outputsOf(blobs, body, MAX_OUTPUTS_JSON_BYTES);
-    if (E.isLeft(document)) return sendError(res, refusalError(name, document.left));
+    if (E.isLeft(document)) return refuse(req, res, logger, name, document.left);
     const { outputs } = JSON.parse(document.right.toString('utf8')) as { outputs?: unknown };
     res.json({ name, version: body.version, serial: version.serial, lineage: version.lineage, outputs: outputs ?? {} });
   });

@@ -3,17 +3,17 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { LedgerDeps } from '../application/deps.js';
 import { pushState } from '../application/push-state.js';
 import type { TrafficLimits } from '../config.js';
-import type { Command } from '../commands/commands.js';
+import type { Command, CommandMetadata } from '../commands/commands.js';
 import { handleCommand } from '../commands/handler.js';
 import { LockInfoCodec, type LockInfo } from '../events/lock-info.js';
 import { isStorable } from '../events/storable-string.js';
-import { currentBody, findVersion, versionAt } from '../projections/queries.js';
+import { currentBody, findVersion, lockTakenBy, versionAt } from '../projections/queries.js';
 import { decodeAtQuery, decodeInput, decodeRequest, decodeStateParams, decodeWriteQuery, noQuery } from './codecs.js';
 import { badRequest, sendError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
 import { sendBody } from './send-body.js';
 import { readSmallJson, smallBody } from './small-body.js';
-import { reaches, requireRole } from './access-control.js';
+import { logDenial, reaches, requireRole } from './access-control.js';
 import type { Role } from '../access/roles.js';
 import type { Logger } from '../logger.js';
 import { sendOutputsDocument } from './outputs.js';
@@ -47,6 +47,10 @@ const unlockTarget = (body: unknown): E.Either<RequestError, LockInfo | null> =>
   return E.map((info: LockInfo) => info)(decodeLockInfoFields(body));
 };
 
+/** The caller is who took the lock: the same actor and, for OIDC, the same subject. */
+const sameIdentity = (taker: { actor: string; subject: string | null } | undefined, caller: CommandMetadata): boolean =>
+  taker !== undefined && taker.actor === caller.actor && taker.subject === (caller.claims?.sub ?? null);
+
 /** The Terraform/OpenTofu http backend protocol, exactly as both clients speak it. */
 export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimits; readonly logger: Logger }): express.Router => {
   const { store, db, blobs, traffic, logger } = deps;
@@ -71,8 +75,9 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     const { name } = params;
     const { at } = query;
     if (!reaches(res, 'read')) {
-      if (at !== undefined) return sendError(res, { type: 'Forbidden', message: `reading state ${name} at a past time needs the read role; this identity may read only its current outputs` });
-      return sendOutputsDocument(res, blobs, name, await currentBody(db, name));
+      if (at === undefined) return sendOutputsDocument(req, res, deps, name, await currentBody(db, name));
+      logDenial(logger, req, res, 'read', name);
+      return sendError(res, { type: 'Forbidden', message: `reading state ${name} at a past time needs the read role; this identity may read only its current outputs` });
     }
     if (at === undefined) {
       const body = await currentBody(db, name);
@@ -123,8 +128,13 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     const { params } = input.right;
     const target = E.flatMap(readSmallJson(req), unlockTarget);
     if (E.isLeft(target)) return sendError(res, target.left);
-    const outcome = await run(params.name, { type: 'UnlockState', presented: target.right, mayForce: reaches(res, 'admin') }, commandMetadata(req, res))();
-    if (E.isLeft(outcome)) return sendError(res, outcome.left);
+    const metadata = commandMetadata(req, res);
+    const byHolder = target.right !== null && sameIdentity(await lockTakenBy(db, params.name), metadata);
+    const outcome = await run(params.name, { type: 'UnlockState', presented: target.right, mayForce: reaches(res, 'admin'), byHolder }, metadata)();
+    if (E.isLeft(outcome)) {
+      if (outcome.left.type === 'ForceUnlockForbidden') logDenial(logger, req, res, 'admin', params.name);
+      return sendError(res, outcome.left);
+    }
     const released = outcome.right.events[0]?.event.type;
     res.status(200).json({ released: released !== undefined, forced: released === 'LockForceReleased' });
   };

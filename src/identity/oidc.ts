@@ -37,6 +37,8 @@ export interface OidcVerifierOptions {
 }
 
 export interface OidcVerifier {
+  /** The issuers it trusts: grants may name one by its URL or its name. */
+  readonly issuers: readonly OidcIssuer[];
   /** Never rejects: every bad token, and every unreachable issuer, is a Left. */
   verify(token: string): Promise<E.Either<OidcRefusal, OidcIdentity>>;
 }
@@ -313,5 +315,5 @@ export const oidcVerifier = (issuers: readonly OidcIssuer[], options?: OidcVerif
     }
   };
 
-  return { verify };
+  return { verify, issuers };
 };

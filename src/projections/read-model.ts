@@ -102,7 +102,9 @@ export const appendOnlyTables: readonly TableName[] = ['state_versions'];
 export type RowChange =
   | { [T in TableName]: { readonly kind: 'upsert'; readonly table: T; readonly row: Tables[T] } }[TableName]
   /** key: the row's primary-key columns and their values. */
-  | { readonly kind: 'delete'; readonly table: TableName; readonly key: Readonly<Record<string, string>> };
+  | { readonly kind: 'delete'; readonly table: TableName; readonly key: Readonly<Record<string, string>> }
+  /** Sets some columns of an existing row. */
+  | { readonly kind: 'update'; readonly table: TableName; readonly key: Readonly<Record<string, string>>; readonly set: Readonly<Record<string, unknown>> };
 
 export const rowKey = (table: TableName, row: object): string =>
   readModelTables[table].map((column) => String((row as Record<string, unknown>)[column])).join('\u0000');
@@ -121,6 +123,8 @@ const projectAccess = (event: AccessEvent, actor: string, at: string): RowChange
       return [{ kind: 'upsert', table: 'access_tokens', row: { ...event.data, created_at: at, created_by: actor } }];
     case 'TokenRevoked':
       return [{ kind: 'delete', table: 'access_tokens', key: { name: event.data.name } }];
+    case 'TokenExpiryChanged':
+      return [{ kind: 'update', table: 'access_tokens', key: { name: event.data.name }, set: { expires_at: event.data.expires_at } }];
     case 'GrantAdded':
       return [{ kind: 'upsert', table: 'access_grants', row: { ...event.data, granted_at: at, granted_by: actor } }];
     case 'GrantRevoked':

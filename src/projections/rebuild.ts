@@ -20,6 +20,11 @@ export class ReadModelRebuild {
       for (const change of project(event)) {
         const rows = this.current.get(change.table);
         if (change.kind === 'delete') rows?.delete(rowKey(change.table, change.key));
+        else if (change.kind === 'update') {
+          const key = rowKey(change.table, change.key);
+          const row = rows?.get(key);
+          if (row !== undefined) rows?.set(key, { ...row, ...change.set });
+        }
         else if (appendOnlyTables.includes(change.table)) this.inserted.push(change);
         else rows?.set(rowKey(change.table, change.row), change.row);
       }

@@ -34,14 +34,18 @@ const config = (server: TestServer, name: string, dialect: 'seed' | 'default') =
 variable "greeting" { default = "hello" }
 resource "terraform_data" "greeting" { input = var.greeting }
 output "greeting" { value = terraform_data.greeting.output }
+output "secret" {
+  value     = "s3cr3t-\${var.greeting}"
+  sensitive = true
+}
 `;
 };
 
-const cli = (dir: string) => async (...args: string[]) => {
+const cli = (dir: string, credentials: { username: string; password: string } = { username: USER, password: PASSWORD }) => async (...args: string[]) => {
   const env = {
     ...process.env,
-    TF_HTTP_USERNAME: USER,
-    TF_HTTP_PASSWORD: PASSWORD,
+    TF_HTTP_USERNAME: credentials.username,
+    TF_HTTP_PASSWORD: credentials.password,
     TF_IN_AUTOMATION: '1',
     CHECKPOINT_DISABLE: '1',
     TF_CLI_CONFIG_FILE: path.join(dir, 'cli.tfrc'),
@@ -102,9 +106,47 @@ t.test('the real Terraform CLI', { skip: terraform === undefined ? 'no terraform
         "SELECT metadata->>'actor' AS actor FROM events WHERE stream_id = $1 AND type = 'LockForceReleased'",
         [name],
       );
-      t.same(rows, [{ actor: USER }], 'recorded as a force-release by the actor');
+      t.strictSame(rows, [{ actor: `user:${USER}` }], 'recorded as a force-release by the actor');
       const after = await tf('apply', '-auto-approve', '-input=false', '-var', 'greeting=hallo');
       t.ok(after.ok, 'after', { output: after.output });
     });
   }
+
+  t.test('terraform_remote_state through an outputs-only token reads the outputs, and nothing else', async (t) => {
+    const token = await (await server.request('/access/tokens', { method: 'POST', body: JSON.stringify({ name: 'remote-reader' }) })).json();
+    const grant = await server.request('/access/grants', { method: 'POST', body: JSON.stringify({ role: 'outputs', subject: 'token:remote-reader', glob: 'tf-seed' }) });
+    t.equal(grant.status, 200);
+    const dir = await tempDir(t);
+    await fs.writeFile(path.join(dir, 'cli.tfrc'), '');
+    await fs.writeFile(
+      path.join(dir, 'main.tf'),
+      `data "terraform_remote_state" "seed" {
+  backend = "http"
+  config = {
+    address  = "${server.baseUrl}/states/tf-seed"
+    username = "token"
+    password = "${token.secret as string}"
+  }
+}
+output "greeting" { value = data.terraform_remote_state.seed.outputs.greeting }
+output "secret" { value = nonsensitive(data.terraform_remote_state.seed.outputs.secret) }
+`,
+    );
+    // The consumer's own state is local: only the remote_state read goes to the server.
+    const tf = cli(dir, { username: 'nobody', password: 'unused' });
+    const init = await tf('init', '-input=false');
+    t.ok(init.ok, 'init', { output: init.output });
+    const applied = await tf('apply', '-auto-approve', '-input=false');
+    t.ok(applied.ok, 'apply', { output: applied.output });
+    const outputs = await tf('output', '-json');
+    t.strictSame(
+      Object.fromEntries(Object.entries(JSON.parse(outputs.output) as Record<string, { value: unknown }>).map(([k, v]) => [k, v.value])),
+      { greeting: 'hallo', secret: 's3cr3t-hallo' },
+      'the outputs, the sensitive one included, came through',
+    );
+    const reader = { authorization: `Bearer ${token.secret as string}` };
+    t.equal((await fetch(`${server.baseUrl}/states/tf-seed/versions`, { headers: reader })).status, 403, 'but no versions');
+    const document = await (await fetch(`${server.baseUrl}/states/tf-seed`, { headers: reader })).json();
+    t.strictSame(document.resources, [], 'and no resources');
+  });
 });

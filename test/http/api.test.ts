@@ -101,7 +101,7 @@ t.test('JSON API', async (t) => {
       headers: { 'x-request-id': 'trace-123', 'user-agent': 'curl/8' },
     });
     const { rows } = await server.db.pool.query("SELECT metadata FROM events WHERE type = 'StateDeleted' AND stream_id = 'dns'");
-    t.same(rows[0].metadata, { actor: USER, remote_address: '127.0.0.1', user_agent: 'curl/8', request_id: 'trace-123' });
+    t.strictSame(rows[0].metadata, { actor: `user:${USER}`, remote_address: '127.0.0.1', user_agent: 'curl/8', request_id: 'trace-123' });
   });
 });
 

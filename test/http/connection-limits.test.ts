@@ -31,7 +31,11 @@ t.test('an unauthenticated push is answered 401 without reading its body, and th
   t.equal(status, 401);
   t.match(headers, /connection: close/);
   t.match(headers, /www-authenticate: basic realm="state-ledger"/);
-  t.strictSame(body, { error: 'unauthorized', message: 'valid HTTP Basic credentials are required' });
+  t.strictSame(body, {
+    error: 'unauthorized',
+    message:
+      'credentials are required: HTTP Basic (a user and password; or user name token or oidc with an API token or a JWT as the password), or Authorization: Bearer <token or JWT>',
+  });
   t.ok(exchange.closedByServer, 'the server closed the connection without waiting for 100 MB');
   t.strictSame(await fs.readdir(tmpDir), [], 'no temporary file was started');
 });

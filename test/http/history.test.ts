@@ -36,7 +36,7 @@ t.test('history', async (t) => {
       const lines = (await response.text()).trimEnd().split('\n');
       t.match(lines[0], /^VERSION\s+SERIAL\s+SIZE\s+RESOURCES\s+OUTPUTS\s+CREATED\s+BY\s+OPERATION\s+WHO/);
       t.equal(lines.length, 4);
-      t.equal(lines[1]?.indexOf(USER), lines[0]?.indexOf('BY'), 'columns are aligned');
+      t.equal(lines[1]?.indexOf(`user:${USER}`), lines[0]?.indexOf('BY'), 'columns are aligned');
     }
   });
 

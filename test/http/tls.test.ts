@@ -12,7 +12,7 @@ import { createHttpServer, listenOn } from '../../src/http/server.js';
 import { clientCertificateName, loadTls } from '../../src/http/tls.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { makeCertificates, type CertificatePair } from '../support/certificates.js';
-import { TRAFFIC } from '../support/server.js';
+import { serveApp, TRAFFIC } from '../support/server.js';
 
 const whoami = () => {
   const app = express();
@@ -23,18 +23,7 @@ const whoami = () => {
 };
 
 /** Serves the whoami app until the test ends; answers the server and its port. */
-const serve = async (t: Test, options?: https.ServerOptions, logger: Logger = createLogger('silent')) => {
-  const server = createHttpServer(whoami(), TRAFFIC, logger, options);
-  await listenOn(server, 0, '127.0.0.1');
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { server, port: (server.address() as AddressInfo).port };
-};
+const serve = (t: Test, tls?: https.ServerOptions, logger: Logger = createLogger('silent')) => serveApp(t, whoami(), { tls, logger });
 
 interface Outcome {
   readonly status?: number;

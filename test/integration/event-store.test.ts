@@ -41,7 +41,7 @@ t.test('each event chains its hash from the previous one in its stream', async (
   const run = handleCommand(pgEventStore(pool));
   await run('a', { type: 'LockState', lock: { ID: 'L' } }, metadata())();
   await run('b', { type: 'LockState', lock: { ID: 'M' } }, metadata())();
-  await run('a', { type: 'UnlockState', presented: { ID: 'L' }, mayForce: false }, metadata())();
+  await run('a', { type: 'UnlockState', presented: { ID: 'L' }, mayForce: false, byHolder: true }, metadata())();
   const { rows } = await pool.query('SELECT stream_id, stream_version, type, data, metadata, recorded_at, hash FROM events ORDER BY stream_id, stream_version');
   const previous = new Map<string, string>();
   for (const row of rows) {

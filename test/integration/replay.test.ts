@@ -16,7 +16,7 @@ const command: fc.Arbitrary<[string, Command]> = fc.tuple(
   fc.constantFrom(...names),
   fc.oneof(
     fc.constantFrom(...lockIds).map((ID): Command => ({ type: 'LockState', lock: { ID, Who: `${ID}@host` } })),
-    fc.option(fc.constantFrom(...lockIds)).map((ID): Command => ({ type: 'UnlockState', presented: ID === null ? null : { ID, Who: `${ID}@host` }, mayForce: true })),
+    fc.option(fc.constantFrom(...lockIds)).map((ID): Command => ({ type: 'UnlockState', presented: ID === null ? null : { ID, Who: `${ID}@host` }, mayForce: true, byHolder: true })),
     fc
       .tuple(fc.option(fc.constantFrom(...lockIds)), fc.nat(50), fc.constantFrom('a', 'b'))
       .map(([lockId, serial, lineage]): Command => ({ type: 'PushState', lockId, body: storedBody(serial, lineage) })),

@@ -56,9 +56,9 @@ export const TRAFFIC = defaultConfig().traffic;
 /** Body limits for tests: bodies wait in `tmpDir`. */
 export const bodyLimits = (tmpDir: string, maxBytes = 512 * 1024 * 1024) => ({ maxBytes, tmpDir, idleTimeoutMs: TRAFFIC.bodyIdleTimeoutMs });
 
-/** Serves an app on a free loopback port, bounded as the real server is, until the test ends; answers its base URL. */
-export const listen = async (t: Test, app: Express, traffic: TrafficLimits = TRAFFIC, tls?: https.ServerOptions): Promise<string> => {
-  const server = createHttpServer(app, traffic, createLogger('silent'), tls);
+/** Serves an app on a free loopback port, bounded as the real server is, until the test ends. */
+export const serveApp = async (t: Test, app: Express, options: { traffic?: TrafficLimits; tls?: https.ServerOptions | undefined; logger?: Logger } = {}) => {
+  const server = createHttpServer(app, options.traffic ?? TRAFFIC, options.logger ?? createLogger('silent'), options.tls);
   await listenOn(server, 0, '127.0.0.1');
   t.teardown(
     () =>
@@ -67,8 +67,13 @@ export const listen = async (t: Test, app: Express, traffic: TrafficLimits = TRA
         server.close(() => resolve());
       }),
   );
-  return `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { port } = server.address() as AddressInfo;
+  return { server, port, baseUrl: `${options.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}` };
 };
+
+/** serveApp, answering only the base URL. */
+export const listen = async (t: Test, app: Express, traffic: TrafficLimits = TRAFFIC, tls?: https.ServerOptions): Promise<string> =>
+  (await serveApp(t, app, { traffic, tls })).baseUrl;
 
 /** The real app on a real PostgreSQL and blob store (S3 by default), on a free loopback port. */
 export const startServer = async (t: Test, options: ServerOptions = {}): Promise<TestServer> => {

@@ -39,7 +39,7 @@ t.test('lock', async (t) => {
 });
 
 t.test('unlock', async (t) => {
-  const unlock = (presented: LockInfo | null, mayForce = false) => ({ type: 'UnlockState' as const, presented, mayForce });
+  const unlock = (presented: LockInfo | null, mayForce = false, byHolder = true) => ({ type: 'UnlockState' as const, presented, mayForce, byHolder });
   given(t, [locked(lockA)]).when(unlock(lockA)).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
   given(t, []).when(unlock(lockA)).then([]);
   given(t, [locked(lockA)]).when(unlock(lockB)).thenFails({ type: 'LockMismatch', holder: lockA });
@@ -51,6 +51,9 @@ t.test('unlock', async (t) => {
   given(t, [locked(lockA)]).when(unlock({ ID: 'lock-a' })).thenFails({ type: 'ForceUnlockForbidden', holder: lockA });
   // The holder's own unlock needs no force, whoever may force.
   given(t, [locked(lockA)]).when(unlock(lockA, true)).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
+  // Anyone who may read sees the whole LockInfo: sent by another identity, it is still a force-unlock.
+  given(t, [locked(lockA)]).when(unlock(lockA, false, false)).thenFails({ type: 'ForceUnlockForbidden', holder: lockA });
+  given(t, [locked(lockA)]).when(unlock(lockA, true, false)).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
   given(t, []).when(unlock(null)).then([]);
   // An unlock retried after its first attempt succeeded and someone else locked meanwhile:
   // 200, and the new holder keeps the lock.
