@@ -1,7 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import path from 'node:path';
-import type { TlsSettings } from './http/tls.js';
 import { decodeOidcIssuers, type OidcIssuer } from './identity/oidc-issuers.js';
 
 /** Builds a codec for one environment variable; `expected` is what the error line says it wants. */
@@ -119,6 +118,13 @@ const EnvCodec = t.type({
   TLS_KEY: text(),
   TLS_CLIENT_CA: text(),
 });
+
+/** Where the server's certificate and key are, and the CA that client certificates must chain to (none: no client certificates). */
+export interface TlsSettings {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile?: string | undefined;
+}
 
 export interface S3Config {
   readonly endPoint: string;

@@ -1,6 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { AccessEvent, PasswordHash } from '../events/access-events.js';
-import { assertNever } from '../commands/state.js';
+import { assertNever } from '../assert-never.js';
 import { parseSubject, sameGrant, type Grant } from './roles.js';
 import { evolveAccess, type AccessState } from './state.js';
 

@@ -1,7 +1,7 @@
 import * as t from 'io-ts';
 import type { AccessEvent } from '../events/access-events.js';
 import { RoleCodec } from '../events/access-events.js';
-import { assertNever } from '../commands/state.js';
+import { assertNever } from '../assert-never.js';
 import { sameGrant, type Grant } from './roles.js';
 
 /** What the access decider needs: which users, tokens and grants exist. Plain JSON, so it can be snapshotted. */

@@ -3,7 +3,8 @@ import { decideAccess, type AccessCommand, type AccessError, type DesiredAccess 
 import type { DesiredAccessFile } from '../access/access-file.js';
 import type { Grant } from '../access/roles.js';
 import { evolveAccess, type AccessState } from '../access/state.js';
-import { commandHandler, type ConcurrencyConflict } from '../commands/handler.js';
+import { commandHandler } from '../commands/handler.js';
+import type { ConcurrencyConflict } from '../commands/errors.js';
 import type { CommandMetadata } from '../commands/commands.js';
 import type { EventStore } from '../commands/ports.js';
 import { ACCESS_STREAM, type AccessEvent } from '../events/access-events.js';

@@ -3,7 +3,8 @@ import type { StateEvent } from '../events/events.js';
 import type { LockInfo } from '../events/lock-info.js';
 import type { Command, RollbackTarget, StoredBody } from './commands.js';
 import type { DomainError } from './errors.js';
-import { assertNever, type LedgerState } from './state.js';
+import { assertNever } from '../assert-never.js';
+import type { LedgerState } from './state.js';
 
 export type Decision = E.Either<DomainError, StateEvent[]>;
 

@@ -1,4 +1,3 @@
-import type { ConcurrencyConflict } from './handler.js';
 import type { LockInfo } from '../events/lock-info.js';
 
 /** Why the decider refused a command. Each maps to one HTTP status in src/http/errors.ts. */
@@ -19,5 +18,12 @@ export type DomainError =
   | { readonly type: 'SerialExhausted'; readonly serial: number }
   /** The head moved while the rollback's body was prepared: prepare it again. */
   | { readonly type: 'RollbackStale'; readonly expectedSerial: number };
+
+/** The stream kept moving under us for every attempt. */
+export interface ConcurrencyConflict {
+  readonly type: 'ConcurrencyConflict';
+  readonly streamId: string;
+  readonly attempts: number;
+}
 
 export type CommandError = DomainError | ConcurrencyConflict;

@@ -3,7 +3,7 @@ import type * as TE from 'fp-ts/lib/TaskEither.js';
 import type { EventMetadata, LedgerEvent, RecordedEvent, StateEvent } from '../events/events.js';
 import type { Command, CommandMetadata } from './commands.js';
 import { checkWriteLock, decide } from './decide.js';
-import type { DomainError } from './errors.js';
+import type { ConcurrencyConflict, DomainError } from './errors.js';
 import type { EventStore, StreamVersionConflict } from './ports.js';
 import { evolve, type LedgerState } from './state.js';
 
@@ -11,13 +11,6 @@ import { evolve, type LedgerState } from './state.js';
 export interface Handled<S = LedgerState, Ev extends LedgerEvent = StateEvent> {
   readonly events: Array<RecordedEvent<Ev>>;
   readonly state: S;
-}
-
-/** The stream kept moving under us for every attempt. */
-export interface ConcurrencyConflict {
-  readonly type: 'ConcurrencyConflict';
-  readonly streamId: string;
-  readonly attempts: number;
 }
 
 /** Version conflicts are rare (two writers on one stream at the same instant); a few retries settle them. */

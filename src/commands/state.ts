@@ -1,4 +1,5 @@
 import * as t from 'io-ts';
+import { assertNever } from '../assert-never.js';
 import { LockInfoCodec } from '../events/lock-info.js';
 import type { StateEvent } from '../events/events.js';
 
@@ -45,7 +46,3 @@ export const evolve = (state: LedgerState, event: StateEvent): LedgerState => {
 
 export const fold = (events: readonly StateEvent[], from: LedgerState = initialState): LedgerState =>
   events.reduce(evolve, from);
-
-export function assertNever(value: never): never {
-  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
-}

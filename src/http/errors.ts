@@ -2,7 +2,7 @@ import type { Response } from 'express';
 import type { AccessError } from '../access/decide.js';
 import type { BodyError } from '../bodies/ingest.js';
 import type { CommandError } from '../commands/errors.js';
-import { assertNever } from '../commands/state.js';
+import { assertNever } from '../assert-never.js';
 import { faultOf } from '../storage/failures.js';
 
 /** Refusals found at the edge, before any command is decided. */

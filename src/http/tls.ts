@@ -1,14 +1,9 @@
+import type { TlsSettings } from '../config.js';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import fs from 'node:fs/promises';
 import type https from 'node:https';
 import tls from 'node:tls';
 
-/** Where the server's certificate and key are, and the CA that client certificates must chain to (none: no client certificates). */
-export interface TlsSettings {
-  readonly certFile: string;
-  readonly keyFile: string;
-  readonly clientCaFile?: string | undefined;
-}
 
 /** PEM files are small; anything bigger (or endless, /dev/zero) is a wrong path. */
 const MAX_PEM_BYTES = 1024 * 1024;

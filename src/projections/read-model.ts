@@ -1,4 +1,4 @@
-import { assertNever } from '../commands/state.js';
+import { assertNever } from '../assert-never.js';
 import type { AccessEvent, PasswordHash } from '../events/access-events.js';
 import { isStateEvent, type RecordedEvent, type StateEvent } from '../events/events.js';
 import type { LockInfo } from '../events/lock-info.js';
