@@ -54,9 +54,32 @@ t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a r
   t.equal(revoked.code, 0, revoked.stderr);
   t.equal((await ci.get()).status, 401, 'a revoked token is refused on the next request');
 
+  const added = await runCli(['user', 'add', 'dave'], env);
+  t.equal(added.code, 0, added.stderr);
+  const davePassword = added.stdout.trim();
+  t.match(davePassword, /^[A-Za-z0-9_-]{24}$/, 'stdout holds only the generated password');
+  const dave = defaultClient(second.baseUrl, 'prod', { username: 'dave', password: davePassword });
+  t.equal((await dave.get()).status, 404, 'dave signs in at once, and sees nothing without a grant');
+
+  const file = path.join(dataDir, 'access.yaml');
+  await fs.writeFile(file, 'users: [admin, dave]\ntokens: [reports]\ngrants:\n  - {role: outputs, subject: "token:reports", glob: "prod*"}\n  - {role: admin, subject: "user:admin", glob: "*"}\n');
+  const dry = await runCli(['access', 'apply', file, '--dry-run'], env);
+  t.equal(dry.code, 0, dry.stderr);
+  t.strictSame(dry.stdout, '', 'a dry run prints no secret');
+  t.strictSame(dry.stderr.trim().split('\n'), ['would create token reports', 'would grant outputs to token:reports on prod*'], 'the changes, listed');
+  const applied = await runCli(['access', 'apply', file], env);
+  t.equal(applied.code, 0, applied.stderr);
+  const [line] = applied.stdout.trim().split('\n');
+  t.match(line, /^reports slt_[A-Za-z0-9_-]{43}$/, 'the new token\'s secret, once');
+  const reports = defaultClient(second.baseUrl, 'prod', { username: 'token', password: line?.split(' ')[1] ?? '' });
+  t.strictSame(JSON.parse((await reports.get()).body.toString('utf8')).resources, [], 'the outputs-only token reads the outputs document');
+  const again = await runCli(['access', 'apply', file], env);
+  t.equal(again.code, 0, again.stderr);
+  t.strictSame([again.stdout, again.stderr.trim()], ['', 'no changes: access already matches the file'], 'a second run changes nothing');
+
   const replayed = await runCli(['replay'], env);
   t.equal(replayed.code, 0, replayed.stderr);
-  t.match(replayed.stdout, /replayed 9 events/);
+  t.match(replayed.stdout, /replayed 12 events/);
   const verified = await runCli(['verify'], env);
   t.equal(verified.code, 0, verified.stdout);
   const migrated = await runCli(['migrate'], env);
@@ -72,7 +95,7 @@ t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a r
   // With no server running, a CLI command starts the cluster itself and stops it again.
   const alone = await runCli(['replay'], env);
   t.equal(alone.code, 0, alone.stderr);
-  t.match(alone.stdout, /replayed 9 events/);
+  t.match(alone.stdout, /replayed 12 events/);
   t.equal(await postmasterPid(dataDir), undefined, 'no cluster left running');
 });
 
