@@ -5,7 +5,7 @@ import { oidcGrants, tokenBySecret, touchToken, userCredentials } from '../proje
 import type { SqlExecutor } from '../projections/sql.js';
 import type { OidcVerifier } from './oidc.js';
 import { isJwtShaped } from './oidc.js';
-import { verifyPassword } from './passwords.js';
+import { hashPassword, verifyPassword } from './passwords.js';
 import { looksLikeToken, secretSha256 } from './tokens.js';
 
 /** The caller, once its credentials check out: the actor every event records, and its grants. */
@@ -70,6 +70,7 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
   const verified = new Map<string, number>();
   const touched = new Map<string, number>();
   const CACHE_MS = 5 * 60_000;
+  const decoy = hashPassword(randomBytes(16).toString('hex'));
 
   const passwordMatches = async (name: string, password: string, stored: { hash: string } & Parameters<typeof verifyPassword>[1]) => {
     const key = createHash('sha256').update(cacheKey).update(JSON.stringify([name, stored.hash, password])).digest('base64');
@@ -86,7 +87,12 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
       return timingSafeEqual(digest(dev), digest(password)) ? E.right({ actor: `user:${name}`, grants: [{ role: 'admin', glob: '*' }] }) : E.left({ kind: 'rejected', reason: REJECTED, name });
     }
     const found = await userCredentials(sql, name);
-    if (found === undefined || found.password === null || !(await passwordMatches(name, password, found.password))) return E.left({ kind: 'rejected', reason: REJECTED, name });
+    if (found === undefined || found.password === null) {
+      // As slow as a wrong password, so that the answer's time does not tell which user names exist.
+      await verifyPassword(password, await decoy);
+      return E.left({ kind: 'rejected', reason: REJECTED, name });
+    }
+    if (!(await passwordMatches(name, password, found.password))) return E.left({ kind: 'rejected', reason: REJECTED, name });
     return E.right({ actor: `user:${name}`, grants: found.grants });
   };
 
