@@ -2,6 +2,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { LedgerDeps } from './application/deps.js';
 import type { Config } from './config.js';
+import { Refused } from './refused.js';
 import type { Logger } from './logger.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import { fsBlobStore } from './storage/blobs/fs-blob-store.js';
@@ -23,8 +24,6 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** A refusal the operator can act on (a start, a CLI command): printed as one line, without a stack. */
-export class Refused extends Error {}
 
 export const describeBackends = (config: Config): string =>
   `${config.databaseUrl === undefined ? 'embedded PostgreSQL' : 'PostgreSQL at DATABASE_URL'}, ` +

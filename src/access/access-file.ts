@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { parseInstant } from '../instant.js';
 import { described } from './described.js';
+import { LATEST } from './expiry.js';
 import { ACCOUNT_NAME, GLOB, isRole, parseSubject, RESERVED_NAMES, type Grant } from './roles.js';
 
 /**
@@ -70,8 +71,8 @@ const decodeTokens = (entries: unknown[]): E.Either<string, DesiredAccessFile['t
     // YAML reads an unquoted timestamp as a Date; JSON and quoted YAML give text, read strictly.
     const expires =
       token.expires instanceof Date ? token.expires : token.expires === undefined || token.expires === null ? null : typeof token.expires === 'string' ? parseInstant(token.expires) : undefined;
-    if (expires === undefined || (expires !== null && Number.isNaN(expires.getTime()))) {
-      return E.left(`tokens[${i}].expires must be an RFC 3339 time such as 2027-06-30T00:00:00Z; got ${described(token.expires)}`);
+    if (expires === undefined || (expires !== null && (Number.isNaN(expires.getTime()) || expires.getTime() >= LATEST))) {
+      return E.left(`tokens[${i}].expires must be an RFC 3339 time such as 2027-06-30T00:00:00Z, before the year 10000; got ${described(token.expires)}`);
     }
     tokens.push({ name: token.name as string, expiresAt: expires?.toISOString() ?? null });
   }

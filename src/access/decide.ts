@@ -37,7 +37,9 @@ export type AccessError =
   | { readonly type: 'TokenUnknown'; readonly name: string }
   | { readonly type: 'GrantUnknown'; readonly grant: Grant }
   /** A grant to a user or token that does not exist. */
-  | { readonly type: 'SubjectUnknown'; readonly subject: string };
+  | { readonly type: 'SubjectUnknown'; readonly subject: string }
+  /** The change would leave nobody who may manage access (admin on `*`): only the database could bring one back. */
+  | { readonly type: 'LastAdministrator' };
 
 type AccessDecision = E.Either<AccessError, AccessEvent[]>;
 
@@ -80,7 +82,15 @@ const decideApply = (state: AccessState, desired: DesiredAccess): AccessDecision
   return E.right(events);
 };
 
-export const decideAccess = (command: AccessCommand, state: AccessState): AccessDecision => {
+/** Someone who exists holds admin on `*`: access can still be managed over the API. */
+const managed = (state: AccessState): boolean => state.grants.some((grant) => grant.role === 'admin' && grant.glob === '*' && subjectExists(state, grant.subject));
+
+export const decideAccess = (command: AccessCommand, state: AccessState): AccessDecision =>
+  E.flatMap(decideChange(command, state), (events): AccessDecision =>
+    managed(state) && !managed(events.reduce(evolveAccess, state)) ? E.left({ type: 'LastAdministrator' }) : E.right(events),
+  );
+
+const decideChange = (command: AccessCommand, state: AccessState): AccessDecision => {
   switch (command.type) {
     case 'AddUser':
       if (state.users.includes(command.name)) return E.left({ type: 'UserExists', name: command.name });
@@ -117,5 +127,3 @@ export const decideAccess = (command: AccessCommand, state: AccessState): Access
       return assertNever(command);
   }
 };
-
-export const foldAccess = (events: readonly AccessEvent[], from: AccessState): AccessState => events.reduce(evolveAccess, from);

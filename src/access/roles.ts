@@ -115,8 +115,9 @@ const subjectMatches = (subject: Subject, identity: Identity): boolean => {
         identity.kind === 'oidc' &&
         identity.issuers.includes(subject.issuer) &&
         subject.claims.every(([claim, value]) => {
-          const actual = identity.claims[claim];
-          return actual !== undefined && globMatches(value, actual);
+          // Own claims only: `toString` or `__proto__` must not be found on every object.
+          const actual = Object.hasOwn(identity.claims, claim) ? identity.claims[claim] : undefined;
+          return typeof actual === 'string' && globMatches(value, actual);
         })
       );
   }

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { ingestState, type BodyError, type Declared } from '../bodies/ingest.js';
-import type { CommandMetadata } from '../commands/commands.js';
+import { callerOf, type CommandMetadata } from '../commands/commands.js';
 import { isRetriedPush } from '../commands/decide.js';
 import type { CommandError } from '../commands/errors.js';
 import { handleCommand, precheckWrite } from '../commands/handler.js';
@@ -22,7 +22,7 @@ export const pushState =
   (deps: LedgerDeps) =>
   async (name: string, lockId: string | null, body: Readable, declared: Declared, metadata: CommandMetadata): Promise<E.Either<CommandError | BodyError, Pushed>> => {
     // Refuse before receiving hundreds of MB when the lock already forbids the write.
-    const allowed = await precheckWrite(deps.store)(name, lockId)();
+    const allowed = await precheckWrite(deps.store)(name, lockId, callerOf(metadata))();
     if (E.isLeft(allowed)) return allowed;
     const ingested = await ingestState(body, declared, deps.limits);
     if (E.isLeft(ingested)) return ingested;

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { ingestState, type BodyError } from '../bodies/ingest.js';
 import { locateSerial, spliceSerial } from '../bodies/serial-rewrite.js';
-import type { CommandMetadata, RollbackTarget, StoredBody } from '../commands/commands.js';
+import { callerOf, type CommandMetadata, type RollbackTarget, type StoredBody } from '../commands/commands.js';
 import { checkWriteLock, rollbackSerial } from '../commands/decide.js';
 import type { CommandError } from '../commands/errors.js';
 import { handleCommand, type Handled } from '../commands/handler.js';
@@ -49,7 +49,7 @@ export const rollbackState =
     const attempt = async (): Promise<E.Either<CommandError | BodyError, RolledBack>> => {
       // Early refusals before the (possibly large) body is rewritten; the decider checks all again.
       const { state } = await deps.store.load(name);
-      const allowed = checkWriteLock(state, request.lockId);
+      const allowed = checkWriteLock(state, request.lockId, callerOf(metadata));
       if (E.isLeft(allowed)) return allowed;
       const entry = await findVersion(deps.db, name, request.version);
       if (entry === undefined) return E.left({ type: 'VersionNotFound', version: request.version });

@@ -163,7 +163,7 @@ class OutputsReader implements RootMemberListener {
     return undefined;
   }
 
-  finish(): E.Either<OutputsRefusal, Buffer> {
+  finish(): E.Either<OutputsRefusal, { readonly document: Buffer; readonly outputs: Buffer }> {
     const error = this.scanner.end();
     if (error !== undefined) return E.left(unreadable(error));
     const parts: Buffer[] = [Buffer.from('{\n')];
@@ -177,10 +177,11 @@ class OutputsReader implements RootMemberListener {
     if (outputs.state === 'refused') return E.left(outputs.refusal);
     // A complete document leaves no member open: 'awaiting' and 'holding' cannot remain.
     if (outputs.state !== 'absent' && outputs.state !== 'kept') throw new Error(`outputs left ${outputs.state} at the end of a valid document`);
-    parts.push(Buffer.from('  "outputs": '), outputs.state === 'kept' ? outputs.bytes : Buffer.from('{}'));
+    const value = outputs.state === 'kept' ? outputs.bytes : Buffer.from('{}');
+    parts.push(Buffer.from('  "outputs": '), value);
     // Indented as Terraform writes a state, so a Terraform-written outputs value reads as it did.
     parts.push(Buffer.from(',\n  "resources": [],\n  "check_results": null\n}\n'));
-    return E.right(Buffer.concat(parts));
+    return E.right({ document: Buffer.concat(parts), outputs: value });
   }
 
   onKey(key: RawBytes): number {
@@ -266,7 +267,7 @@ const headerOf = (name: HeaderName, member: RootMember): Header => {
  * `"check_results": null`. Linear time; memory is the outputs value at most (refused past
  * maxOutputsBytes), plus the final document. An error from `source` rejects the promise.
  */
-export const outputsDocument = async (source: AsyncIterable<Uint8Array>, options: OutputsDocumentOptions = {}): Promise<E.Either<OutputsRefusal, Buffer>> => {
+const readOutputs = async (source: AsyncIterable<Uint8Array>, options: OutputsDocumentOptions) => {
   const limit = options.maxOutputsBytes ?? DEFAULT_MAX_OUTPUTS_BYTES;
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`maxOutputsBytes must be a non-negative integer, not ${limit}`);
   const reader = new OutputsReader(limit);
@@ -277,3 +278,10 @@ export const outputsDocument = async (source: AsyncIterable<Uint8Array>, options
   }
   return reader.finish();
 };
+
+export const outputsDocument = async (source: AsyncIterable<Uint8Array>, options: OutputsDocumentOptions = {}): Promise<E.Either<OutputsRefusal, Buffer>> =>
+  E.map((read: { document: Buffer }) => read.document)(await readOutputs(source, options));
+
+/** The root `outputs` value alone, byte for byte (`{}` when absent): what a JSON answer embeds without re-encoding a single number. */
+export const outputsValue = async (source: AsyncIterable<Uint8Array>, options: OutputsDocumentOptions = {}): Promise<E.Either<OutputsRefusal, Buffer>> =>
+  E.map((read: { outputs: Buffer }) => read.outputs)(await readOutputs(source, options));

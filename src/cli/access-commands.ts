@@ -7,6 +7,8 @@ import { parse as parseYaml } from 'yaml';
 import { accountNameError, decodeAccessFile, grantError } from '../access/access-file.js';
 import { EXPIRY_FORMS, parseExpiry } from '../access/expiry.js';
 import type { Grant } from '../access/roles.js';
+import { untrustedIssuer } from '../access/trusted-issuers.js';
+import { loadOidcIssuers } from '../identity/load-issuers.js';
 import { manageAccess, type AccessFailure } from '../application/manage-access.js';
 import type { CommandMetadata } from '../commands/commands.js';
 import { accessStreams } from '../commands/stream-kinds.js';
@@ -16,7 +18,8 @@ import { formatTable } from '../http/text-table.js';
 import { generatePassword } from '../identity/passwords.js';
 import type { Logger } from '../logger.js';
 import { listGrants, listTokens, listUsers } from '../projections/access-queries.js';
-import { openDatabase, Refused } from '../runtime.js';
+import { openDatabase } from '../runtime.js';
+import { Refused } from '../refused.js';
 import { pgStreamStore } from '../storage/pg-event-store.js';
 
 type Action = <A extends unknown[]>(run: (config: Config, logger: Logger, ...args: A) => Promise<void>) => (...args: A) => Promise<void>;
@@ -50,14 +53,18 @@ const readStdin = async (): Promise<string> => {
 const passwordFrom = async (fromStdin: boolean | undefined): Promise<string | undefined> => {
   if (fromStdin !== true) return undefined;
   const password = await readStdin();
-  if (password.length < 12 || password.length > 1024) throw new Refused('the password must be 12 to 1024 characters');
+  if ([...password].length < 12 || password.length > 1024) throw new Refused('the password must be 12 to 1024 characters');
   return password;
 };
 
-const grantOf = (role: string, subject: string, glob: string): Grant => {
+/** A grant from the command line, refused like the API refuses it (an issuer the server's OIDC settings do not name included). */
+const grantOf = async (config: Config, role: string, subject: string, glob: string): Promise<Grant> => {
   const error = grantError({ role, subject, glob });
   if (error !== undefined) throw new Refused(error);
-  return { role, subject, glob } as Grant;
+  const grant = { role, subject, glob } as Grant;
+  const untrusted = untrustedIssuer(grant, await loadOidcIssuers(config));
+  if (untrusted !== undefined) throw new Refused(untrusted);
+  return grant;
 };
 
 /** The access stream of the configured database (DATABASE_URL, or DATA_DIR's embedded PostgreSQL, attached to a running server's). */
@@ -181,7 +188,7 @@ export const registerAccessCommands = (program: Command, action: Action): void =
     .argument('<glob>', 'state names, * matching any run of characters (quote it in the shell)')
     .action(
       action(async (config, logger, role: string, subject: string, glob: string) => {
-        const grant = grantOf(role, subject, glob);
+        const grant = await grantOf(config, role, subject, glob);
         await withAccess(config, logger, 'grant', async (access) => {
           const events = orFail(await access.grant(grant, cliMetadata()));
           say(events.length === 0 ? `${subject} already has ${role} on ${glob}` : `granted ${role} to ${subject} on ${glob}`);
@@ -196,7 +203,7 @@ export const registerAccessCommands = (program: Command, action: Action): void =
     .argument('<glob>', 'the glob the grant was given on')
     .action(
       action(async (config, logger, role: string, subject: string, glob: string) => {
-        const grant = grantOf(role, subject, glob);
+        const grant = await grantOf(config, role, subject, glob);
         await withAccess(config, logger, 'revoke-grant', async (access) => {
           orFail(await access.revokeGrant(grant, cliMetadata()));
           say(`revoked ${role} from ${subject} on ${glob}`);
@@ -232,6 +239,9 @@ export const registerAccessCommands = (program: Command, action: Action): void =
         }
         const desired = decodeAccessFile(document);
         if (E.isLeft(desired)) throw new Refused(`${file}: ${desired.left}`);
+        const trusted = await loadOidcIssuers(config);
+        const untrusted = desired.right.grants.map((grant) => untrustedIssuer(grant, trusted)).find((error) => error !== undefined);
+        if (untrusted !== undefined) throw new Refused(`${file}: ${untrusted}`);
         await withAccess(config, logger, 'access apply', async (access) => {
           const planned = orFail(await access.apply(desired.right, true, cliMetadata()));
           if (planned.changes.length === 0) return say('no changes: access already matches the file');

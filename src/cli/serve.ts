@@ -4,13 +4,12 @@ import type { Config } from '../config.js';
 import { createApp } from '../http/app.js';
 import { createHttpServer, listenOn } from '../http/server.js';
 import type { Logger } from '../logger.js';
-import { describeBackends, openRuntime, Refused } from '../runtime.js';
+import { describeBackends, openRuntime } from '../runtime.js';
+import { Refused } from '../refused.js';
 import { listenForEvents, type EventWakeups } from '../storage/event-wakeups.js';
-import fs from 'node:fs/promises';
-import * as E from 'fp-ts/lib/Either.js';
 import { manageAccess } from '../application/manage-access.js';
 import { clientCertificateName, loadTls } from '../http/tls.js';
-import { decodeOidcIssuers, type OidcIssuer } from '../identity/oidc-issuers.js';
+import { loadOidcIssuers } from '../identity/load-issuers.js';
 import { oidcVerifier } from '../identity/oidc.js';
 import { ADMIN, ensureFirstAdministrator, type FirstAdministrator } from '../zero-setup-users.js';
 
@@ -50,17 +49,6 @@ const banner = (baseUrl: string, first: FirstAdministrator, config: Config): str
   ].join('\n');
 };
 
-/** OIDC_ISSUERS and the file OIDC_ISSUERS_FILE names, together; a bad file refuses the start with one line. */
-const oidcIssuers = async (config: Config): Promise<readonly OidcIssuer[]> => {
-  if (config.oidcIssuersFile === undefined) return config.oidcIssuers;
-  const text = await fs.readFile(config.oidcIssuersFile, 'utf8').catch((error: Error) => {
-    throw new Refused(`OIDC_ISSUERS_FILE ${config.oidcIssuersFile} cannot be read: ${error.message}`);
-  });
-  const decoded = decodeOidcIssuers(text);
-  if (E.isLeft(decoded)) throw new Refused(`OIDC_ISSUERS_FILE ${config.oidcIssuersFile}: ${decoded.left}`);
-  return [...config.oidcIssuers, ...decoded.right];
-};
-
 /** Resolves when `work` settles or after `ms`, whichever is first: shutdown must not wait on a dead dependency. */
 const atMost = (ms: number, work: Promise<unknown>): Promise<void> =>
   new Promise((resolve) => {
@@ -87,7 +75,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   let wakeups: EventWakeups | undefined;
   let server: http.Server | undefined;
   try {
-    const issuers = await oidcIssuers(config);
+    const issuers = await loadOidcIssuers(config);
     const tls = config.tls === undefined ? undefined : await loadTls(config.tls).catch((error: Error) => {
       throw new Refused(error.message);
     });

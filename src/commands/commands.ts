@@ -1,3 +1,4 @@
+import type { LockTaker } from '../events/events.js';
 import type { LockInfo } from '../events/lock-info.js';
 
 /** What the ledger reads from a state body; the rest of the document is never interpreted. */
@@ -33,10 +34,10 @@ export type Command =
   /**
    * presented: the LockInfo the unlock request carries; null for Terraform's force-unlock (no
    * body). An unlock that does not carry the holder's own LockInfo, or that comes from another
-   * identity than the one that took the lock (byHolder false: anyone who may read can see the
-   * LockInfo), releases someone else's lock: only callers that may force (mayForce) can do that.
+   * identity than the one that took the lock (anyone who may read can see the LockInfo), releases
+   * someone else's lock: only callers that may force (mayForce) can do that.
    */
-  | { readonly type: 'UnlockState'; readonly presented: LockInfo | null; readonly mayForce: boolean; readonly byHolder: boolean }
+  | { readonly type: 'UnlockState'; readonly presented: LockInfo | null; readonly mayForce: boolean }
   | { readonly type: 'PushState'; readonly lockId: string | null; readonly body: StoredBody }
   | { readonly type: 'DeleteState'; readonly lockId: string | null }
   | {
@@ -49,6 +50,13 @@ export type Command =
       /** Restore even when the target's lineage differs from the head's. */
       readonly force: boolean;
     };
+
+/**
+ * The identity a lock is held by, as the decider compares it: the actor, and for OIDC the subject.
+ * Undefined for the command line, which runs on the database itself and is trusted with any lock ID.
+ */
+export const callerOf = (metadata: CommandMetadata): LockTaker | undefined =>
+  metadata.actor.startsWith('cli:') ? undefined : { actor: metadata.actor, subject: metadata.claims?.sub ?? null };
 
 /** Who asks, from where, and when: the decider never reads a clock. */
 export interface CommandMetadata {

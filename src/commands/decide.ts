@@ -1,6 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { StateEvent } from '../events/events.js';
 import type { LockInfo } from '../events/lock-info.js';
+import type { LockTaker } from '../events/events.js';
 import type { Command, RollbackTarget, StoredBody } from './commands.js';
 import type { DomainError } from './errors.js';
 import { assertNever } from '../assert-never.js';
@@ -9,11 +10,19 @@ import type { LedgerState } from './state.js';
 export type Decision = E.Either<DomainError, StateEvent[]>;
 
 /**
+ * Whether the caller is the identity that took the lock: knowing the lock ID is not enough, since
+ * anyone who may read sees it. A lock recorded without its taker, or a caller the decider is not
+ * asked to check (the command line), counts as the holder.
+ */
+const heldBy = (state: LedgerState, caller: LockTaker | undefined): boolean =>
+  state.lockTakenBy === null || caller === undefined || (state.lockTakenBy.actor === caller.actor && state.lockTakenBy.subject === caller.subject);
+
+/**
  * Lock rule shared by every write: the holder may write; nobody else may while it is held;
  * naming a lock that is not held means the caller lost it, and its write would be unsafe.
  */
-export const checkWriteLock = (state: LedgerState, lockId: string | null): E.Either<DomainError, void> => {
-  if (state.lock !== null && state.lock.ID !== lockId) return E.left({ type: 'LockHeld', holder: state.lock });
+export const checkWriteLock = (state: LedgerState, lockId: string | null, caller: LockTaker | undefined): E.Either<DomainError, void> => {
+  if (state.lock !== null && (state.lock.ID !== lockId || !heldBy(state, caller))) return E.left({ type: 'LockHeld', holder: state.lock });
   if (state.lock === null && lockId !== null) return E.left({ type: 'LockLost', lockId });
   return E.right(undefined);
 };
@@ -87,12 +96,12 @@ const none: Decision = E.right([]);
 const isHoldersOwn = (presented: LockInfo, holder: LockInfo): boolean =>
   (['Operation', 'Info', 'Who', 'Version', 'Created', 'Path'] as const).every((field) => (presented[field] ?? '') === (holder[field] ?? ''));
 
-export const decide = (command: Command, state: LedgerState): Decision => {
+export const decide = (command: Command, state: LedgerState, caller?: LockTaker): Decision => {
   switch (command.type) {
     case 'LockState': {
-      if (state.lock === null) return E.right([{ type: 'StateLocked', data: { lock: command.lock } }]);
-      // The same ID again is a retry whose response was lost: the caller holds it already.
-      if (state.lock.ID === command.lock.ID) return none;
+      if (state.lock === null) return E.right([{ type: 'StateLocked', data: { lock: command.lock, ...(caller === undefined ? {} : { taken_by: caller }) } }]);
+      // The same ID again, from the same identity, is a retry whose response was lost: the caller holds it already.
+      if (state.lock.ID === command.lock.ID && heldBy(state, caller)) return none;
       return E.left({ type: 'LockHeld', holder: state.lock });
     }
     case 'UnlockState': {
@@ -104,7 +113,7 @@ export const decide = (command: Command, state: LedgerState): Decision => {
         if (state.released === presented.ID) return none;
         return E.left({ type: 'LockMismatch', holder: state.lock });
       }
-      if (presented !== null && command.byHolder && isHoldersOwn(presented, state.lock)) return E.right([{ type: 'StateUnlocked', data: { lock_id: presented.ID } }]);
+      if (presented !== null && heldBy(state, caller) && isHoldersOwn(presented, state.lock)) return E.right([{ type: 'StateUnlocked', data: { lock_id: presented.ID } }]);
       // No body (Terraform's force-unlock) or only the ID (OpenTofu's): releasing someone else's lock.
       if (!command.mayForce) return E.left({ type: 'ForceUnlockForbidden', holder: state.lock });
       return E.right([{ type: 'LockForceReleased', data: { lock: state.lock } }]);
@@ -114,13 +123,13 @@ export const decide = (command: Command, state: LedgerState): Decision => {
       if (isRetriedPush(state, command.lockId, command.body.sha256)) return none;
       return E.map((): StateEvent[] => [
         { type: 'StatePushed', data: { ...versionFields(state, command.lockId), ...bodyFields(command.body) } },
-      ])(checkWriteLock(state, command.lockId));
+      ])(checkWriteLock(state, command.lockId, caller));
     case 'DeleteState':
       return E.map((): StateEvent[] =>
         state.head === null ? [] : [{ type: 'StateDeleted', data: { version: state.head.version, lock_id: command.lockId } }],
-      )(checkWriteLock(state, command.lockId));
+      )(checkWriteLock(state, command.lockId, caller));
     case 'RollbackState':
-      return E.flatMap(checkWriteLock(state, command.lockId), () => decideRollback(state, command));
+      return E.flatMap(checkWriteLock(state, command.lockId, caller), () => decideRollback(state, command));
     default:
       return assertNever(command);
   }

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type * as TE from 'fp-ts/lib/TaskEither.js';
-import type { EventMetadata, LedgerEvent, RecordedEvent, StateEvent } from '../events/events.js';
-import type { Command, CommandMetadata } from './commands.js';
+import type { EventMetadata, LedgerEvent, LockTaker, RecordedEvent, StateEvent } from '../events/events.js';
+import { callerOf, type Command, type CommandMetadata } from './commands.js';
 import { checkWriteLock, decide } from './decide.js';
 import type { ConcurrencyConflict, DomainError } from './errors.js';
 import type { EventStore, StreamVersionConflict } from './ports.js';
@@ -29,13 +29,17 @@ const toEventMetadata = (m: CommandMetadata): EventMetadata => ({
  * is taken from the stream inside that transaction, never from a read model.
  */
 export const commandHandler =
-  <S, C, Ev extends LedgerEvent, Err>(store: EventStore<S, Ev>, decideCommand: (command: C, state: S) => E.Either<Err, Ev[]>, evolveState: (state: S, event: Ev) => S) =>
+  <S, C, Ev extends LedgerEvent, Err>(
+    store: EventStore<S, Ev>,
+    decideCommand: (command: C, state: S, metadata: CommandMetadata) => E.Either<Err, Ev[]>,
+    evolveState: (state: S, event: Ev) => S,
+  ) =>
   (streamId: string, command: C, metadata: CommandMetadata): TE.TaskEither<Err | ConcurrencyConflict, Handled<S, Ev>> =>
   async () => {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const outcome = await store.transaction(async (tx): Promise<E.Either<Err | StreamVersionConflict, Handled<S, Ev>>> => {
         const stream = await tx.load(streamId);
-        const decision = decideCommand(command, stream.state);
+        const decision = decideCommand(command, stream.state, metadata);
         if (E.isLeft(decision)) return decision;
         if (decision.right.length === 0) return E.right({ events: [], state: stream.state });
         const state = decision.right.reduce(evolveState, stream.state);
@@ -57,7 +61,8 @@ export const commandHandler =
   };
 
 /** A state's commands. */
-export const handleCommand = (store: EventStore) => commandHandler<LedgerState, Command, StateEvent, DomainError>(store, decide, evolve);
+export const handleCommand = (store: EventStore) =>
+  commandHandler<LedgerState, Command, StateEvent, DomainError>(store, (command, state, metadata) => decide(command, state, callerOf(metadata)), evolve);
 
 /**
  * Refuses a write early (before a large body is uploaded) when the lock already forbids it.
@@ -65,6 +70,6 @@ export const handleCommand = (store: EventStore) => commandHandler<LedgerState, 
  */
 export const precheckWrite =
   (store: EventStore) =>
-  (streamId: string, lockId: string | null): TE.TaskEither<DomainError, void> =>
+  (streamId: string, lockId: string | null, caller: LockTaker | undefined): TE.TaskEither<DomainError, void> =>
   async () =>
-    checkWriteLock((await store.load(streamId)).state, lockId);
+    checkWriteLock((await store.load(streamId)).state, lockId, caller);

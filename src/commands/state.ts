@@ -1,11 +1,13 @@
 import * as t from 'io-ts';
 import { assertNever } from '../assert-never.js';
 import { LockInfoCodec } from '../events/lock-info.js';
-import type { StateEvent } from '../events/events.js';
+import { LockTakerCodec, type StateEvent } from '../events/events.js';
 
 /** What the decider needs to know about one state's stream. Plain JSON, so it can be snapshotted. */
 export const LedgerStateCodec = t.type({
   lock: t.union([LockInfoCodec, t.null]),
+  /** Who took the lock (null: unknown, a lock recorded before identities). */
+  lockTakenBy: t.union([LockTakerCodec, t.null]),
   /** The ID of the lock released last: a retried unlock of it must not fail once someone else holds the lock. */
   released: t.union([t.string, t.null]),
   /** Highest version number ever written; versions keep counting across deletes. */
@@ -23,15 +25,15 @@ export const LedgerStateCodec = t.type({
 });
 export type LedgerState = t.TypeOf<typeof LedgerStateCodec>;
 
-export const initialState: LedgerState = { lock: null, released: null, lastVersion: 0, lastSerial: 0, head: null };
+export const initialState: LedgerState = { lock: null, lockTakenBy: null, released: null, lastVersion: 0, lastSerial: 0, head: null };
 
 export const evolve = (state: LedgerState, event: StateEvent): LedgerState => {
   switch (event.type) {
     case 'StateLocked':
-      return { ...state, lock: event.data.lock };
+      return { ...state, lock: event.data.lock, lockTakenBy: event.data.taken_by ?? null };
     case 'StateUnlocked':
     case 'LockForceReleased':
-      return { ...state, lock: null, released: state.lock?.ID ?? null };
+      return { ...state, lock: null, lockTakenBy: null, released: state.lock?.ID ?? null };
     case 'StatePushed':
     case 'StateRolledBack': {
       const { version, serial, lineage, sha256, lock_id: lockId } = event.data;

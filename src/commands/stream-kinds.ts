@@ -18,7 +18,7 @@ export const stateStreams: StreamKind<LedgerState, StateEvent> = {
   initial: initialState,
   evolve,
   snapshot: LedgerStateCodec,
-  snapshotSchema: 4,
+  snapshotSchema: 5,
   owns: isStateEvent,
 };
 

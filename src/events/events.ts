@@ -32,7 +32,12 @@ const VersionFields = t.type({
   lock_who: nullable(t.string),
 });
 
-const StateLockedData = t.type({ lock: LockInfoCodec });
+/** Who took a lock: only that identity may write under it or release it as its own. */
+export const LockTakerCodec = t.type({ actor: t.string, subject: nullable(t.string) });
+export type LockTaker = t.TypeOf<typeof LockTakerCodec>;
+
+/** taken_by is absent from locks recorded before identities: any caller with the ID counts as their holder. */
+const StateLockedData = t.intersection([t.type({ lock: LockInfoCodec }), t.partial({ taken_by: LockTakerCodec })]);
 const StateUnlockedData = t.type({ lock_id: t.string });
 const LockForceReleasedData = t.type({ lock: LockInfoCodec });
 const StatePushedData = t.intersection([VersionFields, BodyFields]);

@@ -3,7 +3,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { accountNameError, decodeAccessFile, grantError } from '../access/access-file.js';
 import { described } from '../access/described.js';
 import { EXPIRY_FORMS, parseExpiry } from '../access/expiry.js';
-import { parseSubject, type Grant } from '../access/roles.js';
+import type { Grant } from '../access/roles.js';
+import { untrustedIssuer } from '../access/trusted-issuers.js';
 import type { OidcIssuer } from '../identity/oidc-issuers.js';
 import type { OidcVerifier } from '../identity/oidc.js';
 import type { AccessManager } from '../application/manage-access.js';
@@ -24,7 +25,7 @@ const MIN_PASSWORD = 12;
 const MAX_PASSWORD = 1024;
 
 const passwordError = (password: unknown): string | undefined =>
-  typeof password !== 'string' || password.length < MIN_PASSWORD || password.length > MAX_PASSWORD
+  typeof password !== 'string' || [...password].length < MIN_PASSWORD || password.length > MAX_PASSWORD
     ? `password must be text of ${MIN_PASSWORD} to ${MAX_PASSWORD} characters`
     : undefined;
 
@@ -40,21 +41,11 @@ const checked = <A>(code: string, error: string | undefined, value: A): E.Either
 
 const GRANT_SHAPE = '{"role": "outputs|read|write|admin", "subject": "user:NAME|token:NAME|oidc:ISSUER[:claim=value,...]", "glob": "team-a-*"}';
 
-/** A grant to an issuer this server does not trust would never match: refused, naming the ones it does. */
-const unknownIssuer = (grant: Grant, issuers: readonly OidcIssuer[]): string | undefined => {
-  const subject = parseSubject(grant.subject);
-  if (E.isLeft(subject) || subject.right.kind !== 'oidc') return undefined;
-  const { issuer } = subject.right;
-  if (issuers.some((known) => known.issuer === issuer || known.name === issuer)) return undefined;
-  const names = issuers.map((known) => (known.name === known.issuer ? known.issuer : `${known.name} (${known.issuer})`));
-  return `${grant.subject} names an issuer this server does not trust; configured: ${names.length === 0 ? 'none (set OIDC_ISSUERS)' : names.join(', ')}`;
-};
-
 /** A grant in the body; with `trusted`, one naming an issuer outside it is refused. */
 const grantBody = (req: Request, trusted?: readonly OidcIssuer[]): E.Either<HttpError, Grant> =>
   E.flatMap(objectBody(req, 'invalid_grant', ['role', 'subject', 'glob'], GRANT_SHAPE), (body) => {
     const error = grantError({ role: body.role, subject: body.subject, glob: body.glob });
-    return checked('invalid_grant', error ?? (trusted === undefined ? undefined : unknownIssuer(body as unknown as Grant, trusted)), body as unknown as Grant);
+    return checked('invalid_grant', error ?? (trusted === undefined ? undefined : untrustedIssuer(body as unknown as Grant, trusted)), body as unknown as Grant);
   });
 
 const pathName = (req: Request, kind: 'user' | 'token'): E.Either<RequestError, string> => {
@@ -157,7 +148,7 @@ export const accessRoutes = (deps: {
     if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') return sendError(res, badRequest('invalid_query', 'dry_run must be true or false, given once'));
     const file = E.flatMap(readSmallJson(req), (body) => E.mapLeft((message: string) => badRequest('invalid_access_file', message))(decodeAccessFile(body)));
     if (E.isLeft(file)) return sendError(res, file.left);
-    const untrusted = file.right.grants.map((grant) => unknownIssuer(grant, issuers)).find((error) => error !== undefined);
+    const untrusted = file.right.grants.map((grant) => untrustedIssuer(grant, issuers)).find((error) => error !== undefined);
     if (untrusted !== undefined) return sendError(res, badRequest('invalid_access_file', untrusted));
     answer(res, await access.apply(file.right, dryRun === 'true', commandMetadata(req, res)), (applied) => ({ dry_run: dryRun === 'true', ...applied }));
   });

@@ -2,6 +2,8 @@ import type { Request, RequestHandler } from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { AuthFailure, Authenticator, Credentials, Principal } from '../identity/authenticate.js';
+import { isJwtShaped } from '../identity/oidc.js';
+import { looksLikeToken } from '../identity/tokens.js';
 import type { Logger } from '../logger.js';
 import { sendError } from './errors.js';
 
@@ -27,9 +29,15 @@ export const parseBasic = (header: string | undefined): { name: string; password
   return colon < 0 ? undefined : { name: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 };
 
-/** A user name as it may appear in a log line: bounded, with control characters escaped. */
-const loggable = (name: string | undefined): string | null =>
-  name === undefined ? null : JSON.stringify(name.slice(0, 100)).slice(1, -1);
+/**
+ * A user name as it may appear in a log line: bounded, with control characters escaped, and never
+ * a secret sent in the wrong field (a token or a JWT given as the user name).
+ */
+const loggable = (name: string | undefined): string | null => {
+  if (name === undefined) return null;
+  if (looksLikeToken(name) || (name.length > 40 && isJwtShaped(name))) return '(a token or JWT given as the user name: not logged)';
+  return JSON.stringify(name.slice(0, 100)).slice(1, -1);
+};
 
 /** `Bearer <secret>` as RFC 6750 writes it. */
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
@@ -63,31 +71,69 @@ export interface AuthOptions {
  * counted per client address: past the limit, that address is refused for the rest of the minute
  * while others carry on. A refused request's body is never read, and its connection is closed.
  */
+/** What a failed sign-in counts against: the user name tried (Basic), else the kind of credential. */
+const identityKey = (credentials: Credentials | undefined): string =>
+  credentials === undefined ? 'malformed' : credentials.kind === 'basic' ? `user:${credentials.name}` : credentials.kind;
+
 export const authentication = ({ authenticator, logger, failuresPerMinute, certificateName = () => undefined }: AuthOptions): RequestHandler => {
-  const failures = new RateLimiterMemory({ points: failuresPerMinute, duration: 60 });
+  // Per address and identity tried, so that guessing one user's password from a shared address
+  // (a NAT, a CI egress) does not lock out everyone else there; and a looser limit per address,
+  // so that guessing across many user names is bounded too.
+  const perIdentity = new RateLimiterMemory({ points: failuresPerMinute, duration: 60 });
+  const perAddress = new RateLimiterMemory({ points: failuresPerMinute * 10, duration: 60 });
+  /**
+   * Takes a point from both limits before the credentials are checked, so that attempts sent in
+   * parallel count as they start, not as they finish; a success gives it back. Answers the seconds
+   * to wait when a limit is reached.
+   */
+  const reserve = async (address: string, key: string): Promise<number | undefined> => {
+    const refused = (limit: unknown) => Math.max(1, Math.ceil(((limit as { msBeforeNext?: number }).msBeforeNext ?? 60_000) / 1000));
+    try {
+      await perAddress.consume(address);
+    } catch (limit) {
+      if (limit instanceof Error) throw limit;
+      return refused(limit);
+    }
+    try {
+      await perIdentity.consume(key);
+    } catch (limit) {
+      await perAddress.reward(address);
+      if (limit instanceof Error) throw limit;
+      return refused(limit);
+    }
+    return undefined;
+  };
+  const release = async (address: string, key: string) => {
+    await perAddress.reward(address);
+    await perIdentity.reward(key);
+  };
+
   return async (req, res, next) => {
     const address = req.ip ?? req.socket?.remoteAddress ?? 'unknown';
-    const counted = await failures.get(address);
-    if (counted !== null && counted.consumedPoints >= failuresPerMinute) {
-      return sendError(res, { type: 'TooManyLoginFailures', retryAfterSeconds: Math.max(1, Math.ceil(counted.msBeforeNext / 1000)) });
-    }
     const credentials = credentialsOf(req, certificateName);
+    if (credentials?.kind === 'none') {
+      // No credentials is no failed sign-in: nothing to count.
+      res.setHeader('Connection', 'close');
+      return sendError(res, { type: 'Unauthorized' });
+    }
+    const key = `${address}\u0000${identityKey(credentials)}`;
+    const wait = await reserve(address, key);
+    if (wait !== undefined) return sendError(res, { type: 'TooManyLoginFailures', retryAfterSeconds: wait });
     const outcome: E.Either<AuthFailure, Principal> =
       credentials === undefined ? E.left({ kind: 'rejected', reason: 'the Authorization header is neither valid Basic nor Bearer credentials' }) : await authenticator.authenticate(credentials);
     if (E.isRight(outcome)) {
+      await release(address, key);
       res.locals.principal = outcome.right;
       return next();
     }
     const failure = outcome.left;
     res.setHeader('Connection', 'close');
-    if (failure.kind === 'unavailable') {
-      logger.warn({ remote_address: address, reason: failure.reason, request_id: res.locals.requestId }, 'credentials could not be checked');
-      return sendError(res, { type: 'ServerBusy', message: `the credentials could not be checked: ${failure.reason}` });
+    if (failure.kind !== 'rejected') {
+      await release(address, key);
+      logger.warn({ remote_address: address, reason: failure.kind === 'unavailable' ? failure.reason : 'no credentials', request_id: res.locals.requestId }, 'credentials could not be checked');
+      return sendError(res, failure.kind === 'unavailable' ? { type: 'ServerBusy', message: `the credentials could not be checked: ${failure.reason}` } : { type: 'Unauthorized' });
     }
-    if (failure.kind === 'rejected') {
-      await failures.penalty(address, 1);
-      logger.warn({ remote_address: address, user: loggable(failure.name), reason: failure.reason, request_id: res.locals.requestId }, 'failed login');
-    }
-    return sendError(res, { type: 'Unauthorized', reason: failure.kind === 'rejected' ? failure.reason : undefined });
+    logger.warn({ remote_address: address, user: loggable(failure.name), reason: failure.reason, request_id: res.locals.requestId }, 'failed login');
+    return sendError(res, { type: 'Unauthorized', reason: failure.reason });
   };
 };

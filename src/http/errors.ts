@@ -131,6 +131,8 @@ export const errorResponse = (error: HttpError): ErrorResponse => {
       return problem(404, 'not_found', `there is no token ${error.name}`);
     case 'GrantUnknown':
       return problem(404, 'not_found', `${error.grant.subject} has no ${error.grant.role} grant on ${error.grant.glob}`);
+    case 'LastAdministrator':
+      return problem(409, 'last_administrator', 'this would leave nobody with admin on * (who may manage access); grant it to someone else first');
     case 'SubjectUnknown':
       return problem(422, 'unknown_subject', `${error.subject} does not exist; add the user or create the token before granting it a role`);
     case 'ForeignOrigin':

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import * as E from 'fp-ts/lib/Either.js';
-import { outputsDocument, type OutputsRefusal } from '../bodies/outputs-document.js';
+import { outputsDocument, outputsValue, type OutputsRefusal } from '../bodies/outputs-document.js';
 import type { Logger } from '../logger.js';
 import { currentBody, findVersion, type BodyRef } from '../projections/queries.js';
 import type { SqlExecutor } from '../projections/sql.js';
@@ -9,9 +9,6 @@ import type { BlobStore } from '../storage/blobs/blob-store.js';
 import { logDenial, reaches, requireRole } from './access-control.js';
 import { decodeRequest, decodeStateParams, noQuery } from './codecs.js';
 import { notFound, sendError, type HttpError } from './errors.js';
-
-/** Outputs answered as parsed JSON are bounded, so that parsing them cannot hold the event loop. */
-const MAX_OUTPUTS_JSON_BYTES = 4 * 1024 * 1024;
 
 /** An encrypted state has no outputs the server can read: an `outputs`-only caller is refused it (403), a reader told why (422). */
 const refusalError = (name: string, refusal: OutputsRefusal, mayRead: boolean): HttpError => {
@@ -27,11 +24,12 @@ const refusalError = (name: string, refusal: OutputsRefusal, mayRead: boolean): 
   }
 };
 
-const outputsOf = async (blobs: BlobStore, body: BodyRef, maxOutputsBytes?: number): Promise<E.Either<OutputsRefusal, Buffer>> => {
+/** Reads a stored body with `read` (the outputs document, or the outputs value alone). */
+const readStored = async (blobs: BlobStore, body: BodyRef, read: typeof outputsDocument): Promise<E.Either<OutputsRefusal, Buffer>> => {
   const stream = await blobs.get(body.blob_key);
   if (stream === null) throw new Error(`blob ${body.blob_key} of version ${body.version} is missing from the blob store`);
   try {
-    return await outputsDocument(stream, maxOutputsBytes === undefined ? {} : { maxOutputsBytes });
+    return await read(stream);
   } finally {
     stream.destroy();
   }
@@ -44,7 +42,7 @@ const outputsOf = async (blobs: BlobStore, body: BodyRef, maxOutputsBytes?: numb
  */
 export const sendOutputsDocument = async (req: Request, res: Response, deps: { blobs: BlobStore; logger: Logger }, name: string, body: BodyRef | undefined): Promise<void> => {
   if (body === undefined) return void res.status(404).end();
-  const document = await outputsOf(deps.blobs, body);
+  const document = await readStored(deps.blobs, body, outputsDocument);
   if (E.isLeft(document)) return refuse(req, res, deps.logger, name, document.left);
   res.setHeader('X-State-Version', String(body.version));
   res.setHeader('Content-MD5', createHash('md5').update(document.right).digest('base64'));
@@ -67,10 +65,11 @@ export const outputsRoutes = ({ db, blobs, logger }: { readonly db: SqlExecutor;
     const body = await currentBody(db, name);
     const version = body === undefined ? undefined : await findVersion(db, name, body.version);
     if (body === undefined || version === undefined) return sendError(res, notFound(`state ${name} has no current version`));
-    const document = await outputsOf(blobs, body, MAX_OUTPUTS_JSON_BYTES);
-    if (E.isLeft(document)) return refuse(req, res, logger, name, document.left);
-    const { outputs } = JSON.parse(document.right.toString('utf8')) as { outputs?: unknown };
-    res.json({ name, version: body.version, serial: version.serial, lineage: version.lineage, outputs: outputs ?? {} });
+    const outputs = await readStored(blobs, body, outputsValue);
+    if (E.isLeft(outputs)) return refuse(req, res, logger, name, outputs.left);
+    // The value goes out byte for byte: parsing it would round numbers beyond a double's precision.
+    const head = JSON.stringify({ name, version: body.version, serial: version.serial, lineage: version.lineage });
+    res.type('application/json').send(Buffer.concat([Buffer.from(`${head.slice(0, -1)},"outputs":`), outputs.right, Buffer.from('}')]));
   });
   return router;
 };

@@ -3,11 +3,11 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { LedgerDeps } from '../application/deps.js';
 import { pushState } from '../application/push-state.js';
 import type { TrafficLimits } from '../config.js';
-import type { Command, CommandMetadata } from '../commands/commands.js';
+import type { Command } from '../commands/commands.js';
 import { handleCommand } from '../commands/handler.js';
 import { LockInfoCodec, type LockInfo } from '../events/lock-info.js';
 import { isStorable } from '../events/storable-string.js';
-import { currentBody, findVersion, lockTakenBy, versionAt } from '../projections/queries.js';
+import { currentBody, findVersion, versionAt } from '../projections/queries.js';
 import { decodeAtQuery, decodeInput, decodeRequest, decodeStateParams, decodeWriteQuery, noQuery } from './codecs.js';
 import { badRequest, sendError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
@@ -46,10 +46,6 @@ const unlockTarget = (body: unknown): E.Either<RequestError, LockInfo | null> =>
   if (id === undefined || id === '') return E.right(null);
   return E.map((info: LockInfo) => info)(decodeLockInfoFields(body));
 };
-
-/** The caller is who took the lock: the same actor and, for OIDC, the same subject. */
-const sameIdentity = (taker: { actor: string; subject: string | null } | undefined, caller: CommandMetadata): boolean =>
-  taker !== undefined && taker.actor === caller.actor && taker.subject === (caller.claims?.sub ?? null);
 
 /** The Terraform/OpenTofu http backend protocol, exactly as both clients speak it. */
 export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimits; readonly logger: Logger }): express.Router => {
@@ -128,9 +124,7 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     const { params } = input.right;
     const target = E.flatMap(readSmallJson(req), unlockTarget);
     if (E.isLeft(target)) return sendError(res, target.left);
-    const metadata = commandMetadata(req, res);
-    const byHolder = target.right !== null && sameIdentity(await lockTakenBy(db, params.name), metadata);
-    const outcome = await run(params.name, { type: 'UnlockState', presented: target.right, mayForce: reaches(res, 'admin'), byHolder }, metadata)();
+    const outcome = await run(params.name, { type: 'UnlockState', presented: target.right, mayForce: reaches(res, 'admin') }, commandMetadata(req, res))();
     if (E.isLeft(outcome)) {
       if (outcome.left.type === 'ForceUnlockForbidden') logDenial(logger, req, res, 'admin', params.name);
       return sendError(res, outcome.left);

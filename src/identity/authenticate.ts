@@ -5,6 +5,7 @@ import { oidcGrants, tokenBySecret, touchToken, userCredentials } from '../proje
 import type { SqlExecutor } from '../projections/sql.js';
 import type { OidcVerifier } from './oidc.js';
 import { isJwtShaped } from './oidc.js';
+import type { PasswordHash } from '../events/access-events.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { looksLikeToken, secretSha256 } from './tokens.js';
 
@@ -59,6 +60,35 @@ export interface AuthenticatorOptions {
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
+/** scrypt checks running at once per process (each holds a libuv pool thread and 32 MiB), and waiting beyond them. */
+const PASSWORD_CHECKS = 2;
+const PASSWORD_CHECKS_WAITING = 64;
+
+/**
+ * Runs password checks a few at a time: a flood of sign-ins (sent in parallel, before any is
+ * counted as failed) must not take every thread of libuv's pool, which file reads need too.
+ * Beyond the queue, undefined: the caller answers 503.
+ */
+const checkQueue = () => {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async <A>(work: () => Promise<A>): Promise<A | undefined> => {
+    if (running >= PASSWORD_CHECKS) {
+      if (waiting.length >= PASSWORD_CHECKS_WAITING) return undefined;
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    }
+    running++;
+    try {
+      return await work();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+};
+
+const BUSY: AuthFailure = { kind: 'unavailable', reason: 'the server is checking too many passwords at once; retry shortly' };
+
 /**
  * Checks credentials against the identities in PostgreSQL (so every process sees a change on its
  * next request) and answers the caller's grants. A password is checked with scrypt once; a
@@ -72,10 +102,14 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
   const CACHE_MS = 5 * 60_000;
   const decoy = hashPassword(randomBytes(16).toString('hex'));
 
-  const passwordMatches = async (name: string, password: string, stored: { hash: string } & Parameters<typeof verifyPassword>[1]) => {
+  const queued = checkQueue();
+
+  /** true, false, or undefined when the server is too busy checking passwords to take this one. */
+  const passwordMatches = async (name: string, password: string, stored: PasswordHash): Promise<boolean | undefined> => {
     const key = createHash('sha256').update(cacheKey).update(JSON.stringify([name, stored.hash, password])).digest('base64');
     if ((verified.get(key) ?? 0) > Date.now()) return true;
-    if (!(await verifyPassword(password, stored))) return false;
+    const matches = await queued(() => verifyPassword(password, stored));
+    if (matches !== true) return matches;
     if (verified.size >= 10_000) verified.clear();
     verified.set(key, Date.now() + CACHE_MS);
     return true;
@@ -87,12 +121,11 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
       return timingSafeEqual(digest(dev), digest(password)) ? E.right({ actor: `user:${name}`, grants: [{ role: 'admin', glob: '*' }] }) : E.left({ kind: 'rejected', reason: REJECTED, name });
     }
     const found = await userCredentials(sql, name);
-    if (found === undefined || found.password === null) {
-      // As slow as a wrong password, so that the answer's time does not tell which user names exist.
-      await verifyPassword(password, await decoy);
-      return E.left({ kind: 'rejected', reason: REJECTED, name });
-    }
-    if (!(await passwordMatches(name, password, found.password))) return E.left({ kind: 'rejected', reason: REJECTED, name });
+    // A user without a password is checked against a decoy: as slow as a wrong password, so that
+    // the answer's time does not tell which user names exist.
+    const matches = await passwordMatches(name, password, found?.password ?? (await decoy));
+    if (matches === undefined) return E.left(BUSY);
+    if (found === undefined || found.password === null || !matches) return E.left({ kind: 'rejected', reason: REJECTED, name });
     return E.right({ actor: `user:${name}`, grants: found.grants });
   };
 

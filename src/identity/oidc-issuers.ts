@@ -145,6 +145,10 @@ export const decodeOidcIssuers = (text: string): E.Either<string, OidcIssuer[]> 
       );
     }
     const entry = decoded.right;
+    // A grant names the issuer in `oidc:ISSUER:claim=value,...`: a URL holding `,` or `:x=` could never be named there.
+    if (entry.name === undefined && /,|:[A-Za-z_][A-Za-z0-9_.-]*=/.test(entry.issuer)) {
+      return E.left(`${where(index)} needs a name: its issuer URL ${shown(entry.issuer)} cannot be written in a grant's subject`);
+    }
     const name = entry.name ?? entry.issuer;
     const sameIssuer = issuers.findIndex((other) => other.issuer === entry.issuer);
     if (sameIssuer >= 0) return E.left(`${where(index)}.issuer ${shown(entry.issuer)} is already configured as ${where(sameIssuer)}`);

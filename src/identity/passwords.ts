@@ -19,7 +19,8 @@ export const hashPassword = async (password: string): Promise<PasswordHash> => {
 };
 
 /** Parameters a stored hash may ask for; anything beyond is refused rather than computed (a tampered row could ask for gigabytes). */
-const sane = (h: PasswordHash): boolean => Number.isInteger(Math.log2(h.N)) && h.N <= 2 ** 20 && h.r >= 1 && h.r <= 32 && h.p >= 1 && h.p <= 16;
+const sane = (h: PasswordHash): boolean =>
+  Number.isInteger(Math.log2(h.N)) && h.N >= 2 && h.r >= 1 && h.p >= 1 && h.p <= 4 && 128 * h.N * h.r <= 256 * 1024 * 1024;
 
 export const verifyPassword = async (password: string, stored: PasswordHash): Promise<boolean> => {
   if (!sane(stored)) return false;

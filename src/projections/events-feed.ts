@@ -12,6 +12,10 @@ export const streamEvents = async (sql: SqlExecutor, name: string, page: { after
   return rows.map(decodeEventRow);
 };
 
+/** The SQL condition for FeedVisibility, given the placeholders of the access stream's id, the patterns and the access flag. */
+const VISIBLE = (access: string, states: string, managesAccess: string) =>
+  `((stream_id <> ${access} AND stream_id LIKE ANY(${states}::text[])) OR (${managesAccess} AND stream_id = ${access}))`;
+
 /** Which events a reader may see: those of states matching a LIKE pattern, and the access stream's if it manages access. */
 export interface FeedVisibility {
   readonly states: readonly string[];
@@ -30,10 +34,11 @@ export const globalFeed = async (
 ): Promise<RecordedEvent[] | 'unknown cursor' | 'cursor not final'> => {
   let tx = '0';
   if (page.after > 0) {
+    // Only a position the reader may see: probing others would tell how busy the whole ledger is.
     const cursor = await sql.query<{ tx: string; final: boolean }>(
       `SELECT transaction_id::text AS tx, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS final
-       FROM events WHERE global_position = $1`,
-      [page.after],
+       FROM events WHERE global_position = $1 AND ${VISIBLE('$2', '$3', '$4')}`,
+      [page.after, ACCESS_STREAM, page.visible.states, page.visible.access],
     );
     const row = cursor.rows[0];
     if (row === undefined) return 'unknown cursor';
@@ -46,7 +51,7 @@ export const globalFeed = async (
     `SELECT ${eventColumns} FROM events
      WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
        AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-       AND ((stream_id <> $4 AND stream_id LIKE ANY($5::text[])) OR ($6 AND stream_id = $4))
+       AND ${VISIBLE('$4', '$5', '$6')}
      ORDER BY transaction_id, global_position
      LIMIT $3`,
     [tx, page.after, page.limit, ACCESS_STREAM, page.visible.states, page.visible.access],

@@ -80,16 +80,6 @@ export const versionAt = async (sql: SqlExecutor, name: string, at: Date): Promi
   return last === undefined || last.type === 'StateDeleted' ? null : last.version;
 };
 
-/** Who took the current lock (the last StateLocked): its actor, and the OIDC subject if any. */
-export const lockTakenBy = async (sql: SqlExecutor, name: string): Promise<{ actor: string; subject: string | null } | undefined> => {
-  const { rows } = await sql.query<{ actor: string; subject: string | null }>(
-    `SELECT metadata->>'actor' AS actor, metadata->'claims'->>'sub' AS subject FROM events
-     WHERE stream_id = $1 AND type = 'StateLocked' ORDER BY stream_version DESC LIMIT 1`,
-    [name],
-  );
-  return rows[0];
-};
-
 /** The lock held at an instant, from the ledger itself. */
 export const lockAt = async (sql: SqlExecutor, name: string, at: Date): Promise<HeldLock | undefined> => {
   const { rows } = await sql.query<{ type: string; lock: LockInfo; recorded_at: Date; actor: string } & Row>(

@@ -115,7 +115,7 @@ const USER_SHAPE = '{"name": "alice", "password": "<optional; generated when abs
 const PASSWORD_SHAPE = '{"password": "<at least 12 characters>"}';
 const TOKEN_SHAPE = '{"name": "ci-deploy", "expires": "<optional: 30d, or a time>"}';
 const GRANT_SHAPE = '{"role": "outputs|read|write|admin", "subject": "user:NAME|token:NAME|oidc:ISSUER[:claim=value,...]", "glob": "team-a-*"}';
-const EXPIRES_MESSAGE = 'expires must be a duration such as 30d, 12h, 90m or 2w, or a future RFC 3339 time such as 2027-06-30T00:00:00Z';
+const EXPIRES_MESSAGE = 'expires must be a duration such as 30d, 12h, 90m or 2w, or a future RFC 3339 time such as 2027-06-30T00:00:00Z, before the year 10000';
 const SUBJECT_FORMS = 'user:NAME, token:NAME or oidc:ISSUER[:claim=value,...]';
 const roleMessage = (got: Got) => `role must be outputs, read, write or admin; got ${gotText(got)}`;
 const subjectTypeMessage = (got: Got) => `subject must be ${SUBJECT_FORMS}; got ${gotText(got)}`;
@@ -123,7 +123,7 @@ const subjectFormMessage = (got: string) => `a subject must be ${SUBJECT_FORMS};
 const OIDC_SUBJECT_MESSAGE = 'an oidc subject must name a configured issuer: oidc:ISSUER[:claim=value,...]';
 const GLOB_MESSAGE = 'glob must be a state name pattern: letters, digits, ".", "_", "-", "/" and "*" (any run of characters), at most 256 characters';
 const FILE_MAPPING = 'the access file must be a mapping with users, tokens and grants';
-const fileExpiresMessage = (i: number, got: Got) => `tokens[${i}].expires must be an RFC 3339 time such as 2027-06-30T00:00:00Z; got ${gotText(got)}`;
+const fileExpiresMessage = (i: number, got: Got) => `tokens[${i}].expires must be an RFC 3339 time such as 2027-06-30T00:00:00Z, before the year 10000; got ${gotText(got)}`;
 /** The test server trusts one OIDC issuer, named ci. */
 const untrustedIssuerMessage = (subject: string, ctx: Ctx) => `${subject} names an issuer this server does not trust; configured: ci (${ctx.issuer.issuer})`;
 const unknownSubject = (subject: string) => exact(422, 'unknown_subject', `${subject} does not exist; add the user or create the token before granting it a role`);

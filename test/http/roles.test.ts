@@ -264,7 +264,7 @@ t.test('roles on every state route', async (t) => {
       t.strictSame(lock, { ...info, acquired_at: lock.acquired_at, acquired_by: actorOf(who) });
       t.ok(!Number.isNaN(Date.parse(lock.acquired_at)), 'acquired_at is a time');
       const event = await lastEvent(p.name, who);
-      t.strictSame({ type: event.type, actor: event.actor, data: event.data }, { type: 'StateLocked', actor: actorOf(who), data: { lock: info } });
+      t.strictSame({ type: event.type, actor: event.actor, data: event.data }, { type: 'StateLocked', actor: actorOf(who), data: { lock: info, taken_by: { actor: actorOf(who), subject: null } } });
     },
   });
 

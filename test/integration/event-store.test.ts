@@ -19,7 +19,7 @@ t.test('appends, loads and snapshots a stream', async (t) => {
   t.ok(E.isRight(await run('s', { type: 'LockState', lock: { ID: 'L' } }, metadata())()));
   const loaded = await store.load('s');
   t.equal(loaded.version, 2);
-  t.same(loaded.state, { lock: { ID: 'L' }, released: null, lastVersion: 1, lastSerial: 1, head: { version: 1, serial: 1, lineage: 'lineage-1', sha256: storedBody(1).sha256, lockId: null } });
+  t.strictSame(loaded.state, { lock: { ID: 'L' }, lockTakenBy: { actor: 'tester', subject: null }, released: null, lastVersion: 1, lastSerial: 1, head: { version: 1, serial: 1, lineage: 'lineage-1', sha256: storedBody(1).sha256, lockId: null } });
 
   // A snapshot from another code shape is ignored: the stream is folded from its events instead.
   await pool.query("UPDATE streams SET snapshot_schema = 0, snapshot = '{}' WHERE stream_id = 's'");
@@ -41,7 +41,7 @@ t.test('each event chains its hash from the previous one in its stream', async (
   const run = handleCommand(pgEventStore(pool));
   await run('a', { type: 'LockState', lock: { ID: 'L' } }, metadata())();
   await run('b', { type: 'LockState', lock: { ID: 'M' } }, metadata())();
-  await run('a', { type: 'UnlockState', presented: { ID: 'L' }, mayForce: false, byHolder: true }, metadata())();
+  await run('a', { type: 'UnlockState', presented: { ID: 'L' }, mayForce: false }, metadata())();
   const { rows } = await pool.query('SELECT stream_id, stream_version, type, data, metadata, recorded_at, hash FROM events ORDER BY stream_id, stream_version');
   const previous = new Map<string, string>();
   for (const row of rows) {

@@ -4,12 +4,13 @@ import type { Command } from '../../src/commands/commands.js';
 import { decide } from '../../src/commands/decide.js';
 import type { DomainError } from '../../src/commands/errors.js';
 import { fold } from '../../src/commands/state.js';
-import type { StateEvent } from '../../src/events/events.js';
+import type { LockTaker, StateEvent } from '../../src/events/events.js';
 
 /** given(events).when(command).then(events) / .thenFails(error): decider specs that read like the rules. */
 export const given = (t: Test, history: StateEvent[]) => ({
-  when: (command: Command) => {
-    const decision = decide(command, fold(history));
+  /** caller: who asks (the decider compares it with who took the lock); unset, the command line's trust. */
+  when: (command: Command, caller?: LockTaker) => {
+    const decision = decide(command, fold(history), caller);
     return {
       then: (expected: StateEvent[]) => t.strictSame(decision, E.right(expected)),
       thenFails: (expected: DomainError) => t.strictSame(decision, E.left(expected)),

@@ -39,7 +39,7 @@ t.test('lock', async (t) => {
 });
 
 t.test('unlock', async (t) => {
-  const unlock = (presented: LockInfo | null, mayForce = false, byHolder = true) => ({ type: 'UnlockState' as const, presented, mayForce, byHolder });
+  const unlock = (presented: LockInfo | null, mayForce = false) => ({ type: 'UnlockState' as const, presented, mayForce });
   given(t, [locked(lockA)]).when(unlock(lockA)).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
   given(t, []).when(unlock(lockA)).then([]);
   given(t, [locked(lockA)]).when(unlock(lockB)).thenFails({ type: 'LockMismatch', holder: lockA });
@@ -52,8 +52,12 @@ t.test('unlock', async (t) => {
   // The holder's own unlock needs no force, whoever may force.
   given(t, [locked(lockA)]).when(unlock(lockA, true)).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
   // Anyone who may read sees the whole LockInfo: sent by another identity, it is still a force-unlock.
-  given(t, [locked(lockA)]).when(unlock(lockA, false, false)).thenFails({ type: 'ForceUnlockForbidden', holder: lockA });
-  given(t, [locked(lockA)]).when(unlock(lockA, true, false)).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
+  const alice = { actor: 'user:alice', subject: null };
+  const mallory = { actor: 'token:mallory', subject: null };
+  const takenByAlice: StateEvent = { type: 'StateLocked', data: { lock: lockA, taken_by: alice } };
+  given(t, [takenByAlice]).when(unlock(lockA), alice).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
+  given(t, [takenByAlice]).when(unlock(lockA), mallory).thenFails({ type: 'ForceUnlockForbidden', holder: lockA });
+  given(t, [takenByAlice]).when(unlock(lockA, true), mallory).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
   given(t, []).when(unlock(null)).then([]);
   // An unlock retried after its first attempt succeeded and someone else locked meanwhile:
   // 200, and the new holder keeps the lock.
@@ -63,6 +67,25 @@ t.test('unlock', async (t) => {
   given(t, [locked(lockA), { type: 'StateUnlocked', data: { lock_id: 'lock-a' } }, locked(lockB)])
     .when(unlock({ ID: 'lock-c' }))
     .thenFails({ type: 'LockMismatch', holder: lockB });
+});
+
+t.test('a lock is held by the identity that took it, not by whoever knows its ID', async (t) => {
+  const alice = { actor: 'user:alice', subject: null };
+  const ci = (sub: string) => ({ actor: 'oidc:https://gitlab.example.com', subject: sub });
+  given(t, []).when({ type: 'LockState', lock: lockA }, alice).then([{ type: 'StateLocked', data: { lock: lockA, taken_by: alice } }]);
+  const takenByAlice: StateEvent = { type: 'StateLocked', data: { lock: lockA, taken_by: alice } };
+  given(t, [takenByAlice]).when({ type: 'LockState', lock: lockA }, alice).then([]);
+  given(t, [takenByAlice]).when({ type: 'LockState', lock: lockA }, ci('x')).thenFails({ type: 'LockHeld', holder: lockA });
+  given(t, [takenByAlice]).when({ type: 'PushState', lockId: 'lock-a', body }, alice).then([pushed(1, lockA)]);
+  given(t, [takenByAlice]).when({ type: 'PushState', lockId: 'lock-a', body }, ci('x')).thenFails({ type: 'LockHeld', holder: lockA });
+  given(t, [takenByAlice]).when({ type: 'DeleteState', lockId: 'lock-a' }, { actor: 'user:alice', subject: 'other' }).thenFails({ type: 'LockHeld', holder: lockA });
+  // Two pipelines of one issuer differ by subject.
+  const takenByCi: StateEvent = { type: 'StateLocked', data: { lock: lockA, taken_by: ci('project:a') } };
+  given(t, [takenByCi]).when({ type: 'PushState', lockId: 'lock-a', body }, ci('project:a')).then([pushed(1, lockA)]);
+  given(t, [takenByCi]).when({ type: 'PushState', lockId: 'lock-a', body }, ci('project:b')).thenFails({ type: 'LockHeld', holder: lockA });
+  // A lock recorded before identities, and the command line, go by the ID alone.
+  given(t, [locked(lockA)]).when({ type: 'PushState', lockId: 'lock-a', body }, ci('x')).then([pushed(1, lockA)]);
+  given(t, [takenByAlice]).when({ type: 'PushState', lockId: 'lock-a', body }).then([pushed(1, lockA)]);
 });
 
 t.test('push', async (t) => {
