@@ -77,6 +77,9 @@ t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a r
   t.equal(again.code, 0, again.stderr);
   t.strictSame([again.stdout, again.stderr.trim()], ['', 'no changes: access already matches the file'], 'a second run changes nothing');
 
+  const untrusted = await runCli(['grant', 'read', 'oidc:evil-issuer', '*'], env);
+  t.strictSame([untrusted.code, untrusted.stderr.trim()], [1, 'state-ledger: oidc:evil-issuer names an issuer this server does not trust; configured: none (set OIDC_ISSUERS)'], 'a grant to an issuer the settings do not name is refused');
+
   const replayed = await runCli(['replay'], env);
   t.equal(replayed.code, 0, replayed.stderr);
   t.match(replayed.stdout, /replayed 12 events/);
