@@ -3,7 +3,7 @@ import { SignJWT } from 'jose';
 import t, { type Test } from 'tap';
 import { oidcVerifier } from '../../src/identity/oidc.js';
 import { encryptedDocument, md5Base64, stateDocument } from '../support/go-client.js';
-import { DUMP, sendRaw, STACK, type HostileRequest, type RawReply } from '../support/hostile.js';
+import { DUMP, runHostileCases, sendRaw, STACK, type HostileRequest, type RawReply } from '../support/hostile.js';
 import { startOidcIssuer, TEST_AUDIENCE, type TestOidcIssuer } from '../support/oidc-issuer.js';
 import { basicAuth, startServer, type TestServer } from '../support/server.js';
 
@@ -838,18 +838,11 @@ const stillServing = async (t: Test, server: TestServer) => {
 
 /** One subtest per case: the answer, then nothing changed since the previous case. */
 const runGroup = (t: Test, ctx: Ctx, group: string, cases: readonly Case[]) =>
-  t.test(group, async (t) => {
-    let before = await snapshot(ctx.server);
-    for (const c of cases) {
-      await t.test(c.kind, async (t) => {
-        const reply = await sendRaw(ctx.server.baseUrl, c.request, c.waitMs);
-        checkReply(t, reply, c.expect);
-        const after = await snapshot(ctx.server);
-        t.strictSame(after, before, 'nothing changed: users, tokens, grants, the $access event count');
-        before = after;
-      });
-    }
-    await stillServing(t, ctx.server);
+  runHostileCases(t, group, ctx.server.baseUrl, cases, {
+    snapshot: () => snapshot(ctx.server),
+    check: (t, reply, c) => checkReply(t, reply, c.expect),
+    unchanged: 'users, tokens, grants, the $access event count',
+    stillServing: (t) => stillServing(t, ctx.server),
   });
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { newLockInfo, type LockInfo, md5Base64, stateDocument } from '../support/go-client.js';
-import { ALICE, DUMP, sendRaw, STACK, type HostileRequest, type RawReply } from '../support/hostile.js';
+import { ALICE, DUMP, runHostileCases, sendRaw, STACK, type HostileRequest, type RawReply } from '../support/hostile.js';
 import { basicAuth, PASSWORD, startServer, USER, type TestServer } from '../support/server.js';
 
 /**
@@ -688,18 +688,11 @@ const stillServing = async (t: Test, server: TestServer) => {
 
 /** One subtest per case: the answer, then nothing changed since the previous case. */
 const runGroup = (t: Test, ctx: Ctx, group: string, cases: readonly Case[]) =>
-  t.test(group, async (t) => {
-    let before = await snapshot(ctx.server);
-    for (const c of cases) {
-      await t.test(c.kind, async (t) => {
-        const reply = await sendRaw(ctx.server.baseUrl, c.request, c.waitMs);
-        checkReply(t, reply, c.expect);
-        const after = await snapshot(ctx.server);
-        t.strictSame(after, before, 'nothing changed: state bytes, versions, locks, states, event count');
-        before = after;
-      });
-    }
-    await stillServing(t, ctx.server);
+  runHostileCases(t, group, ctx.server.baseUrl, cases, {
+    snapshot: () => snapshot(ctx.server),
+    check: (t, reply, c) => checkReply(t, reply, c.expect),
+    unchanged: 'state bytes, versions, locks, states, event count',
+    stillServing: (t) => stillServing(t, ctx.server),
   });
 
 // ---------------------------------------------------------------------------------------------

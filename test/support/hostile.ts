@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { Test } from 'tap';
 import { basicAuth, PASSWORD, USER } from './server.js';
 
 /**
@@ -177,4 +178,35 @@ export const sendRaw = (baseUrl: string, request: HostileRequest, waitMs = 10_00
       }
       socket.write(Buffer.concat([head, request.stallAfter === undefined ? body : body.subarray(0, request.stallAfter)]));
     });
+  });
+
+/**
+ * One subtest per hostile case: its answer checked, then nothing changed since the previous case
+ * (as `snapshot` sees it), then the server still serving.
+ */
+export const runHostileCases = <C extends { readonly kind: string; readonly request: HostileRequest; readonly waitMs?: number }>(
+  t: Test,
+  group: string,
+  baseUrl: string,
+  cases: readonly C[],
+  hooks: {
+    readonly snapshot: () => Promise<unknown>;
+    readonly check: (t: Test, reply: RawReply, c: C) => void;
+    /** What "nothing changed" covers, for the assertion's message. */
+    readonly unchanged: string;
+    readonly stillServing: (t: Test) => Promise<void>;
+  },
+) =>
+  t.test(group, async (t) => {
+    let before = await hooks.snapshot();
+    for (const c of cases) {
+      await t.test(c.kind, async (t) => {
+        const reply = await sendRaw(baseUrl, c.request, c.waitMs);
+        hooks.check(t, reply, c);
+        const after = await hooks.snapshot();
+        t.strictSame(after, before, `nothing changed: ${hooks.unchanged}`);
+        before = after;
+      });
+    }
+    await hooks.stillServing(t);
   });
