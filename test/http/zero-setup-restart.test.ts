@@ -77,12 +77,23 @@ t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a r
   t.equal(again.code, 0, again.stderr);
   t.strictSame([again.stdout, again.stderr.trim()], ['', 'no changes: access already matches the file'], 'a second run changes nothing');
 
+  const passwd = await runCli(['user', 'passwd', 'dave', '--password-stdin'], env, 'daves-new-password\n');
+  t.strictSame([passwd.code, passwd.stdout], [0, ''], 'a password from stdin is not printed');
+  t.equal((await dave.get()).status, 401, 'the old password no longer signs in');
+  t.equal((await defaultClient(second.baseUrl, 'prod', { username: 'dave', password: 'daves-new-password' }).get()).status, 404, 'the new one does');
+  const grants = await runCli(['access', 'list'], env);
+  t.strictSame(
+    grants.stdout.trim().split('\n').map((line) => line.split(/\s+/).slice(0, 3).join(' ')),
+    ['ROLE SUBJECT STATES', 'outputs token:reports prod*', 'admin user:admin *'],
+    'access list shows every grant',
+  );
+
   const untrusted = await runCli(['grant', 'read', 'oidc:evil-issuer', '*'], env);
   t.strictSame([untrusted.code, untrusted.stderr.trim()], [1, 'state-ledger: oidc:evil-issuer names an issuer this server does not trust; configured: none (set OIDC_ISSUERS)'], 'a grant to an issuer the settings do not name is refused');
 
   const replayed = await runCli(['replay'], env);
   t.equal(replayed.code, 0, replayed.stderr);
-  t.match(replayed.stdout, /replayed 12 events/);
+  t.match(replayed.stdout, /replayed 13 events/);
   const verified = await runCli(['verify'], env);
   t.equal(verified.code, 0, verified.stdout);
   const migrated = await runCli(['migrate'], env);
@@ -98,7 +109,7 @@ t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a r
   // With no server running, a CLI command starts the cluster itself and stops it again.
   const alone = await runCli(['replay'], env);
   t.equal(alone.code, 0, alone.stderr);
-  t.match(alone.stdout, /replayed 12 events/);
+  t.match(alone.stdout, /replayed 13 events/);
   t.equal(await postmasterPid(dataDir), undefined, 'no cluster left running');
 });
 

@@ -10,8 +10,8 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `state-ledger <args>` (the compiled CLI, as `npx state-ledger` would) to completion. */
-export const runCli = (args: string[], env: Record<string, string>): Promise<CliResult> =>
+/** Runs `state-ledger <args>` (the compiled CLI, as `npx state-ledger` would) to completion, with `input` on its stdin. */
+export const runCli = (args: string[], env: Record<string, string>, input = ''): Promise<CliResult> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, LOG_LEVEL: 'warn' } });
     let stdout = '';
@@ -20,6 +20,7 @@ export const runCli = (args: string[], env: Record<string, string>): Promise<Cli
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
   });
 
 /** The first administrator's password, as the first start's banner prints it (once). */
