@@ -1,11 +1,29 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { newLockInfo } from '../support/go-client.js';
 import { PASSWORD, startServer, USER, type TestServer } from '../support/server.js';
 import { tempDir } from '../support/services.js';
+import { makeCertificates, type Certificates } from '../support/certificates.js';
+import { loadTls } from '../../src/http/tls.js';
+
+/** An administrator's JSON POST over HTTPS with the dev user alice's client certificate (fetch cannot send one). */
+const fetchOverTls = (baseUrl: string, certs: Certificates, path_: string, body: unknown): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const url = new URL(path_, baseUrl);
+    const req = https.request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', ca: certs.ca.cert, cert: certs.client.cert, key: certs.client.key },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.once('error', reject);
+    req.end(JSON.stringify(body));
+  });
 
 /**
  * The real Terraform CLI against the server, where the machine has one (neither Terraform nor
@@ -41,11 +59,10 @@ output "secret" {
 `;
 };
 
-const cli = (dir: string, credentials: { username: string; password: string } = { username: USER, password: PASSWORD }) => async (...args: string[]) => {
+const cli = (dir: string, credentials: Record<string, string> = { TF_HTTP_USERNAME: USER, TF_HTTP_PASSWORD: PASSWORD }) => async (...args: string[]) => {
   const env = {
     ...process.env,
-    TF_HTTP_USERNAME: credentials.username,
-    TF_HTTP_PASSWORD: credentials.password,
+    ...credentials,
     TF_IN_AUTOMATION: '1',
     CHECKPOINT_DISABLE: '1',
     TF_CLI_CONFIG_FILE: path.join(dir, 'cli.tfrc'),
@@ -133,7 +150,7 @@ output "secret" { value = nonsensitive(data.terraform_remote_state.seed.outputs.
 `,
     );
     // The consumer's own state is local: only the remote_state read goes to the server.
-    const tf = cli(dir, { username: 'nobody', password: 'unused' });
+    const tf = cli(dir, { TF_HTTP_USERNAME: 'nobody', TF_HTTP_PASSWORD: 'unused' });
     const init = await tf('init', '-input=false');
     t.ok(init.ok, 'init', { output: init.output });
     const applied = await tf('apply', '-auto-approve', '-input=false');
@@ -149,4 +166,33 @@ output "secret" { value = nonsensitive(data.terraform_remote_state.seed.outputs.
     const document = await (await fetch(`${server.baseUrl}/states/tf-seed`, { headers: reader })).json();
     t.strictSame(document.resources, [], 'and no resources');
   });
+});
+
+t.test('the real Terraform CLI over HTTPS, signed in by a client certificate alone', { skip: terraform === undefined ? 'no terraform binary on this machine' : false }, async (t) => {
+  const certs = await makeCertificates(t);
+  const server = await startServer(t, { tls: await loadTls({ certFile: certs.server.certFile, keyFile: certs.server.keyFile, clientCaFile: certs.ca.certFile }) });
+  const created = await fetchOverTls(server.baseUrl, certs, '/access/users', { name: 'carol', password: 'carol-password-1' });
+  t.equal(created, 201);
+  t.equal(await fetchOverTls(server.baseUrl, certs, '/access/grants', { role: 'write', subject: 'user:carol', glob: 'tls-*' }), 200);
+  const carol = await certs.issueClient('/CN=carol');
+  const dir = await tempDir(t);
+  await fs.writeFile(path.join(dir, 'main.tf'), config(server, 'tls-state', 'seed'));
+  await fs.writeFile(path.join(dir, 'cli.tfrc'), '');
+  // No user name or password: the certificate names the user.
+  const tf = cli(dir, {
+    TF_HTTP_CLIENT_CA_CERTIFICATE_PEM: certs.ca.cert,
+    TF_HTTP_CLIENT_CERTIFICATE_PEM: carol.cert,
+    TF_HTTP_CLIENT_PRIVATE_KEY_PEM: carol.key,
+  });
+  const init = await tf('init', '-input=false');
+  t.ok(init.ok, 'init', { output: init.output });
+  const applied = await tf('apply', '-auto-approve', '-input=false');
+  t.ok(applied.ok, 'apply', { output: applied.output });
+  const { rows } = await server.db.pool.query<{ type: string; actor: string }>(
+    "SELECT type, metadata->>'actor' AS actor FROM events WHERE stream_id = 'tls-state' ORDER BY stream_version",
+  );
+  t.ok(rows.length >= 3, 'locked, pushed, unlocked');
+  t.strictSame([...new Set(rows.map((row) => row.actor))], ['cert:carol'], 'every event names the certificate');
+  t.strictSame(rows[0]?.type, 'StateLocked');
+  t.strictSame(rows[rows.length - 1]?.type, 'StateUnlocked', 'and its own unlock released the lock');
 });
