@@ -78,34 +78,37 @@ const identityKey = (credentials: Credentials | undefined): string =>
 export const authentication = ({ authenticator, logger, failuresPerMinute, certificateName = () => undefined }: AuthOptions): RequestHandler => {
   // Per address and identity tried, so that guessing one user's password from a shared address
   // (a NAT, a CI egress) does not lock out everyone else there; and a looser limit per address,
-  // so that guessing across many user names is bounded too.
+  // so that guessing across many user names is bounded too. Only failures count.
   const perIdentity = new RateLimiterMemory({ points: failuresPerMinute, duration: 60 });
   const perAddress = new RateLimiterMemory({ points: failuresPerMinute * 10, duration: 60 });
   /**
-   * Takes a point from both limits before the credentials are checked, so that attempts sent in
-   * parallel count as they start, not as they finish; a success gives it back. Answers the seconds
-   * to wait when a limit is reached.
+   * Counts a failure ahead, before a password is checked, so that guesses sent in parallel are
+   * counted as they start; answers false when a limit is spent. Given back if the password was right.
    */
-  const reserve = async (address: string, key: string): Promise<number | undefined> => {
-    const refused = (limit: unknown) => Math.max(1, Math.ceil(((limit as { msBeforeNext?: number }).msBeforeNext ?? 60_000) / 1000));
+  const reserve = async (address: string, key: string): Promise<boolean> => {
     try {
       await perAddress.consume(address);
     } catch (limit) {
       if (limit instanceof Error) throw limit;
-      return refused(limit);
+      return false;
     }
     try {
       await perIdentity.consume(key);
+      return true;
     } catch (limit) {
       await perAddress.reward(address);
       if (limit instanceof Error) throw limit;
-      return refused(limit);
+      return false;
+    }
+  };
+
+  /** Seconds to wait when either limit is spent, else undefined. */
+  const blocked = async (address: string, key: string): Promise<number | undefined> => {
+    for (const [limiter, id] of [[perAddress, address], [perIdentity, key]] as const) {
+      const counted = await limiter.get(id);
+      if (counted !== null && counted.consumedPoints >= limiter.points) return Math.max(1, Math.ceil(counted.msBeforeNext / 1000));
     }
     return undefined;
-  };
-  const release = async (address: string, key: string) => {
-    await perAddress.reward(address);
-    await perIdentity.reward(key);
   };
 
   return async (req, res, next) => {
@@ -117,23 +120,35 @@ export const authentication = ({ authenticator, logger, failuresPerMinute, certi
       return sendError(res, { type: 'Unauthorized' });
     }
     const key = `${address}\u0000${identityKey(credentials)}`;
-    const wait = await reserve(address, key);
+    const wait = await blocked(address, key);
     if (wait !== undefined) return sendError(res, { type: 'TooManyLoginFailures', retryAfterSeconds: wait });
+    // Password checks (never the cached ones) are counted before they run; other failures after.
+    let reserved = false;
+    const mayCheck = async () => (reserved = await reserve(address, key));
     const outcome: E.Either<AuthFailure, Principal> =
-      credentials === undefined ? E.left({ kind: 'rejected', reason: 'the Authorization header is neither valid Basic nor Bearer credentials' }) : await authenticator.authenticate(credentials);
+      credentials === undefined
+        ? E.left({ kind: 'rejected', reason: 'the Authorization header is neither valid Basic nor Bearer credentials' })
+        : await authenticator.authenticate(credentials, mayCheck);
     if (E.isRight(outcome)) {
-      await release(address, key);
+      if (reserved) await Promise.all([perAddress.reward(address), perIdentity.reward(key)]);
       res.locals.principal = outcome.right;
       return next();
     }
     const failure = outcome.left;
     res.setHeader('Connection', 'close');
-    if (failure.kind !== 'rejected') {
-      await release(address, key);
-      logger.warn({ remote_address: address, reason: failure.kind === 'unavailable' ? failure.reason : 'no credentials', request_id: res.locals.requestId }, 'credentials could not be checked');
-      return sendError(res, failure.kind === 'unavailable' ? { type: 'ServerBusy', message: `the credentials could not be checked: ${failure.reason}` } : { type: 'Unauthorized' });
+    switch (failure.kind) {
+      case 'throttled':
+        return sendError(res, { type: 'TooManyLoginFailures', retryAfterSeconds: (await blocked(address, key)) ?? 1 });
+      case 'unavailable':
+        if (reserved) await Promise.all([perAddress.reward(address), perIdentity.reward(key)]);
+        logger.warn({ remote_address: address, reason: failure.reason, request_id: res.locals.requestId }, 'credentials could not be checked');
+        return sendError(res, { type: 'ServerBusy', message: `the credentials could not be checked: ${failure.reason}` });
+      case 'missing':
+        return sendError(res, { type: 'Unauthorized' });
+      case 'rejected':
+        if (!reserved) await Promise.all([perAddress.penalty(address, 1), perIdentity.penalty(key, 1)]);
+        logger.warn({ remote_address: address, user: loggable(failure.name), reason: failure.reason, request_id: res.locals.requestId }, 'failed login');
+        return sendError(res, { type: 'Unauthorized', reason: failure.reason });
     }
-    logger.warn({ remote_address: address, user: loggable(failure.name), reason: failure.reason, request_id: res.locals.requestId }, 'failed login');
-    return sendError(res, { type: 'Unauthorized', reason: failure.reason });
   };
 };

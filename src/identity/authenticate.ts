@@ -29,6 +29,8 @@ export type Credentials =
 /** rejected: the credentials are wrong (401, counted as a failed login); unavailable: the check could not be made (503). */
 export type AuthFailure =
   | { readonly kind: 'missing' }
+  /** Too many failed sign-ins: refused before the password was checked. */
+  | { readonly kind: 'throttled' }
   | { readonly kind: 'rejected'; readonly reason: string; readonly name?: string }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
@@ -104,18 +106,24 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
 
   const queued = checkQueue();
 
-  /** true, false, or undefined when the server is too busy checking passwords to take this one. */
-  const passwordMatches = async (name: string, password: string, stored: PasswordHash): Promise<boolean | undefined> => {
+  /**
+   * true or false; 'busy' when the server has too many passwords to check to take this one, and
+   * 'throttled' when `mayCheck` (asked once its turn has come) says the caller failed too often.
+   */
+  const passwordMatches = async (name: string, password: string, stored: PasswordHash, mayCheck: () => Promise<boolean>): Promise<boolean | 'busy' | 'throttled'> => {
     const key = createHash('sha256').update(cacheKey).update(JSON.stringify([name, stored.hash, password])).digest('base64');
-    if ((verified.get(key) ?? 0) > Date.now()) return true;
-    const matches = await queued(() => verifyPassword(password, stored));
+    const remembered = () => (verified.get(key) ?? 0) > Date.now();
+    if (remembered()) return true;
+    // Asked again once its turn has come: a burst of the same sign-in needs one scrypt, not one each.
+    const matches = await queued(async () => (remembered() ? true : (await mayCheck()) ? verifyPassword(password, stored) : ('throttled' as const)));
+    if (matches === undefined) return 'busy';
     if (matches !== true) return matches;
     if (verified.size >= 10_000) verified.clear();
     verified.set(key, Date.now() + CACHE_MS);
     return true;
   };
 
-  const user = async (name: string, password: string): Promise<E.Either<AuthFailure, Principal>> => {
+  const user = async (name: string, password: string, mayCheck: () => Promise<boolean>): Promise<E.Either<AuthFailure, Principal>> => {
     const dev = devUsers.get(name);
     if (dev !== undefined) {
       return timingSafeEqual(digest(dev), digest(password)) ? E.right({ actor: `user:${name}`, grants: [{ role: 'admin', glob: '*' }] }) : E.left({ kind: 'rejected', reason: REJECTED, name });
@@ -123,8 +131,9 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
     const found = await userCredentials(sql, name);
     // A user without a password is checked against a decoy: as slow as a wrong password, so that
     // the answer's time does not tell which user names exist.
-    const matches = await passwordMatches(name, password, found?.password ?? (await decoy));
-    if (matches === undefined) return E.left(BUSY);
+    const matches = await passwordMatches(name, password, found?.password ?? (await decoy), mayCheck);
+    if (matches === 'busy') return E.left(BUSY);
+    if (matches === 'throttled') return E.left({ kind: 'throttled' });
     if (found === undefined || found.password === null || !matches) return E.left({ kind: 'rejected', reason: REJECTED, name });
     return E.right({ actor: `user:${name}`, grants: found.grants });
   };
@@ -164,7 +173,8 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
   };
 
   return {
-    authenticate: async (credentials: Credentials): Promise<E.Either<AuthFailure, Principal>> => {
+    /** mayCheck: asked right before a password is checked (not for cached ones); false refuses it as throttled. */
+    authenticate: async (credentials: Credentials, mayCheck: () => Promise<boolean> = async () => true): Promise<E.Either<AuthFailure, Principal>> => {
       switch (credentials.kind) {
         case 'none':
           return E.left({ kind: 'missing' });
@@ -176,7 +186,7 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
           // Terraform has no header option: a token or a JWT travels as the password of a reserved user name.
           if (credentials.name === 'token') return token(credentials.password);
           if (credentials.name === 'oidc') return jwt(credentials.password);
-          return user(credentials.name, credentials.password);
+          return user(credentials.name, credentials.password, mayCheck);
       }
     },
   };

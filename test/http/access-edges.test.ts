@@ -16,15 +16,26 @@ const tokenFor = async (server: TestServer, name: string, role: string, glob: st
   return secret;
 };
 
-t.test('sign-ins sent in parallel are counted as they start: no more than the limit are ever checked', async (t) => {
+t.test('password guesses sent in parallel are counted as they start: no more than the limit are ever checked', async (t) => {
   const server = await startServer(t);
+  t.equal((await server.request('/access/users', json({ name: 'carol', password: 'carol-password-1' }))).status, 201);
   const guesses = await Promise.all(
-    Array.from({ length: 30 }, (_, i) => fetch(`${server.baseUrl}/states`, { headers: { authorization: basicAuth('alice', `guess-${i}`) } })),
+    Array.from({ length: 30 }, (_, i) => fetch(`${server.baseUrl}/states`, { headers: { authorization: basicAuth('carol', `guess-${i}`) } })),
   );
   const statuses = guesses.map((reply) => reply.status).sort();
   t.strictSame(statuses.filter((s) => s === 401).length, 10, 'ten were checked');
   t.strictSame(statuses.filter((s) => s === 429).length, 20, 'the rest refused before any check');
   t.equal((await fetch(`${server.baseUrl}/states`, { headers: { authorization: basicAuth('bob', 'hunter2') } })).status, 200, 'another user signs in from the same address');
+});
+
+t.test('valid credentials in parallel are never throttled: only failures count', async (t) => {
+  const server = await startServer(t);
+  const secret = await tokenFor(server, 'busy', 'read', '*');
+  t.equal((await server.request('/access/users', json({ name: 'dora', password: 'dora-password-12' }))).status, 201);
+  t.equal((await server.request('/access/grants', json({ role: 'read', subject: 'user:dora', glob: '*' }))).status, 200);
+  const burst = (authorization: string) => Promise.all(Array.from({ length: 40 }, () => fetch(`${server.baseUrl}/states`, { headers: { authorization } })));
+  t.strictSame([...new Set((await burst(`Bearer ${secret}`)).map((r) => r.status))], [200], '40 token requests at once');
+  t.strictSame([...new Set((await burst(basicAuth('dora', 'dora-password-12'))).map((r) => r.status))], [200], '40 password requests at once (checked once, then remembered)');
 });
 
 t.test('a lock is held by the identity that took it: knowing its ID lets no other writer push, lock or unlock under it', async (t) => {
