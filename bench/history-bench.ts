@@ -39,7 +39,7 @@ const applyEvents = (version: number): StateEvent[] => {
   const lock = { ID: `lock-${version}`, Operation: 'OperationTypeApply', Who: 'bench@host' };
   const sha256 = version.toString(16).padStart(64, '0');
   return [
-    { type: 'StateLocked', data: { lock } },
+    { type: 'StateLocked', data: { lock, taken_by: null } },
     {
       type: 'StatePushed',
       data: {
@@ -64,7 +64,7 @@ const applyEvents = (version: number): StateEvent[] => {
 };
 
 /** Writes the stream straight into the ledger (hash-chained, as the server would), in bulk. */
-const seed = async (client: pg.Client, versions: number): Promise<number> => {
+export const seed = async (client: pg.Client, versions: number): Promise<number> => {
   const start = Date.parse('2026-01-01T00:00:00Z');
   let state: LedgerState = initialState;
   let hash = GENESIS_HASH;

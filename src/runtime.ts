@@ -9,8 +9,7 @@ import { fsBlobStore } from './storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from './storage/blobs/s3-blob-store.js';
 import { lockDataDir } from './storage/data-dir-lock.js';
 import { openEmbeddedPostgres } from './storage/embedded-postgres.js';
-import { accessStreams } from './commands/stream-kinds.js';
-import { pgEventStore, pgStreamStore } from './storage/pg-event-store.js';
+import { ledgerStores } from './ledger-stores.js';
 import { CLI_POOL, migrate, openPool } from './storage/postgres.js';
 import { openTempArea } from './storage/temp-area.js';
 
@@ -90,8 +89,7 @@ export const openRuntime = async (config: Config, logger: Logger, command: strin
       config.s3 === undefined ? await fsBlobStore(path.join(config.dataDir, 'blobs')) : await s3BlobStore(config.s3);
     const temp = await openTempArea(config.tmpDir, (removed) => logger.info({ removed, tmpDir: config.tmpDir }, 'removed temporary bodies left by stopped processes'));
     const ledger: LedgerDeps = {
-      store: pgEventStore(database.pool),
-      accessStore: pgStreamStore(database.pool, accessStreams),
+      ...ledgerStores(database.pool, (error) => logger.warn({ err: error }, 'could not announce new events (readers catch up within a second)')),
       db: database.pool,
       blobs,
       limits: { maxBytes: config.maxStateBytes, tmpDir: temp.dir, idleTimeoutMs: config.traffic.bodyIdleTimeoutMs },

@@ -14,6 +14,9 @@ export const AccessStateCodec = t.type({
 });
 export type AccessState = t.TypeOf<typeof AccessStateCodec>;
 
+/** Bump when AccessState changes shape: stored snapshots of an older shape are then ignored and the stream refolded. */
+export const ACCESS_STATE_SCHEMA = 2;
+
 export const initialAccess: AccessState = { users: [], tokens: [], tokenExpiries: {}, grants: [] };
 
 const withExpiry = (expiries: AccessState['tokenExpiries'], name: string, expiresAt: string | null | undefined): AccessState['tokenExpiries'] => {

@@ -2,7 +2,7 @@ import type { BodyLimits } from '../bodies/ingest.js';
 import type { AccessState } from '../access/state.js';
 import type { EventStore } from '../commands/ports.js';
 import type { AccessEvent } from '../events/access-events.js';
-import type { SqlExecutor } from '../projections/sql.js';
+import type { SqlExecutor } from '../storage/sql.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
 
 /** The ports the use cases below are written against. */

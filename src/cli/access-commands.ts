@@ -11,7 +11,6 @@ import { untrustedIssuer } from '../access/trusted-issuers.js';
 import { loadOidcIssuers } from '../identity/load-issuers.js';
 import { manageAccess, type AccessFailure } from '../application/manage-access.js';
 import type { CommandMetadata } from '../commands/commands.js';
-import { accessStreams } from '../commands/stream-kinds.js';
 import type { Config } from '../config.js';
 import { errorResponse } from '../http/errors.js';
 import { formatTable } from '../http/text-table.js';
@@ -20,7 +19,7 @@ import type { Logger } from '../logger.js';
 import { listGrants, listTokens, listUsers } from '../projections/access-queries.js';
 import { openDatabase } from '../runtime.js';
 import { Refused } from '../refused.js';
-import { pgStreamStore } from '../storage/pg-event-store.js';
+import { ledgerStores } from '../ledger-stores.js';
 
 type Action = <A extends unknown[]>(run: (config: Config, logger: Logger, ...args: A) => Promise<void>) => (...args: A) => Promise<void>;
 
@@ -71,7 +70,7 @@ const grantOf = async (config: Config, role: string, subject: string, glob: stri
 const withAccess = async <A>(config: Config, logger: Logger, command: string, work: (access: ReturnType<typeof manageAccess>, db: Awaited<ReturnType<typeof openDatabase>>['pool']) => Promise<A>): Promise<A> => {
   const database = await openDatabase(config, logger, command);
   try {
-    return await work(manageAccess(pgStreamStore(database.pool, accessStreams)), database.pool);
+    return await work(manageAccess(ledgerStores(database.pool).accessStore), database.pool);
   } finally {
     await database.close();
   }

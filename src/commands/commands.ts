@@ -17,7 +17,7 @@ export interface BodySummary {
 export interface StoredBody extends BodySummary {
   readonly blobKey: string;
   readonly sha256: string;
-  readonly md5: string;
+  readonly md5: string | null;
   readonly size: number;
 }
 

@@ -99,7 +99,7 @@ const isHoldersOwn = (presented: LockInfo, holder: LockInfo): boolean =>
 export const decide = (command: Command, state: LedgerState, caller?: LockTaker): Decision => {
   switch (command.type) {
     case 'LockState': {
-      if (state.lock === null) return E.right([{ type: 'StateLocked', data: { lock: command.lock, ...(caller === undefined ? {} : { taken_by: caller }) } }]);
+      if (state.lock === null) return E.right([{ type: 'StateLocked', data: { lock: command.lock, taken_by: caller ?? null } }]);
       // The same ID again, from the same identity, is a retry whose response was lost: the caller holds it already.
       if (state.lock.ID === command.lock.ID && heldBy(state, caller)) return none;
       return E.left({ type: 'LockHeld', holder: state.lock });

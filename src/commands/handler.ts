@@ -4,7 +4,7 @@ import type { EventMetadata, LedgerEvent, LockTaker, RecordedEvent, StateEvent }
 import { callerOf, type Command, type CommandMetadata } from './commands.js';
 import { checkWriteLock, decide } from './decide.js';
 import type { ConcurrencyConflict, DomainError } from './errors.js';
-import type { EventStore, StreamVersionConflict } from './ports.js';
+import type { EventStore } from './ports.js';
 import { evolve, type LedgerState } from './state.js';
 
 /** What a command did: the events it appended (none for a retry or a no-op) and the stream's state after it. */
@@ -25,8 +25,10 @@ const toEventMetadata = (m: CommandMetadata): EventMetadata => ({
 });
 
 /**
- * Load the stream, decide, append with the expected version, all in one transaction; the decision
- * is taken from the stream inside that transaction, never from a read model.
+ * Load the stream, decide, append at the loaded version; on a conflict (another writer moved the
+ * stream) reload and decide again. The decision is taken from the stream, never from a read model.
+ * A stream may come from the store's cache: an append from it commits only at exactly that version,
+ * and a refusal or a no-op decided from it is decided again from the database before it stands.
  */
 export const commandHandler =
   <S, C, Ev extends LedgerEvent, Err>(
@@ -36,28 +38,28 @@ export const commandHandler =
   ) =>
   (streamId: string, command: C, metadata: CommandMetadata): TE.TaskEither<Err | ConcurrencyConflict, Handled<S, Ev>> =>
   async () => {
-    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const outcome = await store.transaction(async (tx): Promise<E.Either<Err | StreamVersionConflict, Handled<S, Ev>>> => {
-        const stream = await tx.load(streamId);
-        const decision = decideCommand(command, stream.state, metadata);
-        if (E.isLeft(decision)) return decision;
-        if (decision.right.length === 0) return E.right({ events: [], state: stream.state });
-        const state = decision.right.reduce(evolveState, stream.state);
-        const appended = await tx.append({
-          streamId,
-          expectedVersion: stream.version,
-          events: decision.right,
-          metadata: toEventMetadata(metadata),
-          recordedAt: metadata.now,
-          stateAfter: state,
-        });
-        return E.map((events: Array<RecordedEvent<Ev>>) => ({ events, state }))(appended);
+    let stream = await store.load(streamId);
+    let conflicts = 0;
+    for (;;) {
+      const decision = decideCommand(command, stream.state, metadata);
+      if (E.isLeft(decision) || decision.right.length === 0) {
+        if (!stream.fresh) {
+          stream = await store.load(streamId, { fresh: true });
+          continue;
+        }
+        return E.isLeft(decision) ? decision : E.right({ events: [], state: stream.state });
+      }
+      const state = decision.right.reduce(evolveState, stream.state);
+      const appended = await store.append(stream, {
+        events: decision.right,
+        metadata: toEventMetadata(metadata),
+        recordedAt: metadata.now,
+        stateAfter: state,
       });
-      if (E.isRight(outcome)) return outcome;
-      const error = outcome.left;
-      if ((error as { type?: unknown }).type !== 'StreamVersionConflict') return E.left(error as Err);
+      if (E.isRight(appended)) return E.right({ events: appended.right, state });
+      if (++conflicts === MAX_ATTEMPTS) return E.left({ type: 'ConcurrencyConflict', streamId, attempts: MAX_ATTEMPTS });
+      stream = await store.load(streamId, { fresh: true });
     }
-    return E.left({ type: 'ConcurrencyConflict', streamId, attempts: MAX_ATTEMPTS });
   };
 
 /** A state's commands. */

@@ -1,11 +1,17 @@
 import type * as E from 'fp-ts/lib/Either.js';
 import type { EventMetadata, LedgerEvent, RecordedEvent, StateEvent } from '../events/events.js';
+import type { ChainHead } from '../events/hash-chain.js';
 import type { LedgerState } from './state.js';
 
 export interface LoadedStream<S = LedgerState> {
+  readonly streamId: string;
   readonly state: S;
   /** Stream version the state was folded up to; 0 for a stream with no events. */
   readonly version: number;
+  /** Read from the database just now; false when it came from this process's cache, which may be behind. */
+  readonly fresh: boolean;
+  /** Where the stream's hash chain leaves off at that version: the next event links to it. */
+  readonly chain: ChainHead;
 }
 
 export interface StreamVersionConflict {
@@ -14,8 +20,6 @@ export interface StreamVersionConflict {
 }
 
 export interface AppendRequest<S = LedgerState, Ev extends LedgerEvent = StateEvent> {
-  readonly streamId: string;
-  readonly expectedVersion: number;
   readonly events: readonly Ev[];
   readonly metadata: EventMetadata;
   readonly recordedAt: Date;
@@ -23,17 +27,13 @@ export interface AppendRequest<S = LedgerState, Ev extends LedgerEvent = StateEv
   readonly stateAfter: S;
 }
 
-/** One unit of work on the ledger: everything in it commits together or not at all. */
-export interface LedgerTransaction<S = LedgerState, Ev extends LedgerEvent = StateEvent> {
-  load(streamId: string): Promise<LoadedStream<S>>;
-  /** Appends only if the stream is still at expectedVersion; applies the inline projections. */
-  append(request: AppendRequest<S, Ev>): Promise<E.Either<StreamVersionConflict, Array<RecordedEvent<Ev>>>>;
-}
-
 /** The ledger's streams of one kind (states, or access), with that kind's state. */
 export interface EventStore<S = LedgerState, Ev extends LedgerEvent = StateEvent> {
-  /** Runs work in one transaction; commits on Right, rolls back on Left or on a thrown error. */
-  transaction<L, R>(work: (tx: LedgerTransaction<S, Ev>) => Promise<E.Either<L, R>>): Promise<E.Either<L, R>>;
-  /** Loads a stream outside any transaction (for cheap early refusals only, never the final word). */
-  load(streamId: string): Promise<LoadedStream<S>>;
+  /** The stream's state; `fresh` skips the process's cache (to confirm a refusal decided from it). */
+  load(streamId: string, options?: { readonly fresh?: boolean }): Promise<LoadedStream<S>>;
+  /**
+   * Appends the events and applies the inline projections in one statement, only if the stream
+   * is still at the loaded version; a conflict means another writer moved it first.
+   */
+  append(loaded: LoadedStream<S>, request: AppendRequest<S, Ev>): Promise<E.Either<StreamVersionConflict, Array<RecordedEvent<Ev>>>>;
 }

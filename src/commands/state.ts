@@ -25,12 +25,15 @@ export const LedgerStateCodec = t.type({
 });
 export type LedgerState = t.TypeOf<typeof LedgerStateCodec>;
 
+/** Bump when LedgerState changes shape: stored snapshots of an older shape are then ignored and the stream refolded. */
+export const LEDGER_STATE_SCHEMA = 5;
+
 export const initialState: LedgerState = { lock: null, lockTakenBy: null, released: null, lastVersion: 0, lastSerial: 0, head: null };
 
 export const evolve = (state: LedgerState, event: StateEvent): LedgerState => {
   switch (event.type) {
     case 'StateLocked':
-      return { ...state, lock: event.data.lock, lockTakenBy: event.data.taken_by ?? null };
+      return { ...state, lock: event.data.lock, lockTakenBy: event.data.taken_by };
     case 'StateUnlocked':
     case 'LockForceReleased':
       return { ...state, lock: null, lockTakenBy: null, released: state.lock?.ID ?? null };

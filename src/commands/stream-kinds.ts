@@ -1,15 +1,15 @@
 import type * as t from 'io-ts';
-import { AccessStateCodec, evolveAccess, initialAccess, type AccessState } from '../access/state.js';
+import { ACCESS_STATE_SCHEMA, AccessStateCodec, evolveAccess, initialAccess, type AccessState } from '../access/state.js';
 import { ACCESS_STREAM, isAccessEventType, type AccessEvent } from '../events/access-events.js';
 import { isStateEvent, type LedgerEvent, type StateEvent } from '../events/events.js';
-import { evolve, initialState, LedgerStateCodec, type LedgerState } from './state.js';
+import { evolve, initialState, LEDGER_STATE_SCHEMA, LedgerStateCodec, type LedgerState } from './state.js';
 
 /** How one kind of stream folds into its decider's state, and how that state is snapshotted. */
 export interface StreamKind<S, Ev extends LedgerEvent> {
   readonly initial: S;
   readonly evolve: (state: S, event: Ev) => S;
   readonly snapshot: t.Decoder<unknown, S>;
-  /** Bump when S changes shape: older snapshots are then ignored and the stream refolded. */
+  /** The shape of S that stored snapshots must have (older ones are ignored and the stream refolded). */
   readonly snapshotSchema: number;
   readonly owns: (event: LedgerEvent) => event is Ev;
 }
@@ -18,7 +18,7 @@ export const stateStreams: StreamKind<LedgerState, StateEvent> = {
   initial: initialState,
   evolve,
   snapshot: LedgerStateCodec,
-  snapshotSchema: 5,
+  snapshotSchema: LEDGER_STATE_SCHEMA,
   owns: isStateEvent,
 };
 
@@ -26,7 +26,7 @@ export const accessStreams: StreamKind<AccessState, AccessEvent> = {
   initial: initialAccess,
   evolve: evolveAccess,
   snapshot: AccessStateCodec,
-  snapshotSchema: 2,
+  snapshotSchema: ACCESS_STATE_SCHEMA,
   owns: (event): event is AccessEvent => isAccessEventType(event.type),
 };
 

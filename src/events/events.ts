@@ -13,7 +13,8 @@ const nullable = <C extends t.Mixed>(codec: C) => t.union([codec, t.null]);
 const BodyFields = t.type({
   blob_key: t.string,
   sha256: t.string,
-  md5: t.string,
+  /** Base64 MD5, computed only when the client sent Content-MD5 to check it (null otherwise). */
+  md5: nullable(t.string),
   size: t.number,
   serial: t.number,
   lineage: t.string,
@@ -36,8 +37,8 @@ const VersionFields = t.type({
 export const LockTakerCodec = t.type({ actor: t.string, subject: nullable(t.string) });
 export type LockTaker = t.TypeOf<typeof LockTakerCodec>;
 
-/** taken_by is absent from locks recorded before identities: any caller with the ID counts as their holder. */
-const StateLockedData = t.intersection([t.type({ lock: LockInfoCodec }), t.partial({ taken_by: LockTakerCodec })]);
+/** taken_by is null for locks recorded before identities (see upcasters.ts): any caller with the ID counts as their holder. */
+const StateLockedData = t.type({ lock: LockInfoCodec, taken_by: nullable(LockTakerCodec) });
 const StateUnlockedData = t.type({ lock_id: t.string });
 const LockForceReleasedData = t.type({ lock: LockInfoCodec });
 const StatePushedData = t.intersection([VersionFields, BodyFields]);
@@ -89,6 +90,14 @@ export const EventMetadataCodec = t.intersection([
   t.partial({ claims: t.record(t.string, t.string) }),
 ]);
 export type EventMetadata = t.TypeOf<typeof EventMetadataCodec>;
+
+/** What a projection may use of an event: not its position or hash, which are known only once it is stored. */
+export interface ProjectableEvent<Ev extends LedgerEvent = LedgerEvent> {
+  readonly streamId: string;
+  readonly event: Ev;
+  readonly metadata: EventMetadata;
+  readonly recordedAt: Date;
+}
 
 /** An event as the ledger holds it. */
 export interface RecordedEvent<Ev extends LedgerEvent = LedgerEvent> {

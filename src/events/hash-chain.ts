@@ -14,6 +14,14 @@ export const canonicalJson = (value: unknown): string => {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 };
 
+/** Where a stream's chain leaves off: the next event links to this hash and is never recorded earlier. */
+export interface ChainHead {
+  readonly hash: string;
+  readonly recordedAt: Date;
+}
+
+export const GENESIS: ChainHead = { hash: GENESIS_HASH, recordedAt: new Date(0) };
+
 export interface ChainedFields {
   readonly stream_id: string;
   readonly stream_version: number;
@@ -21,7 +29,12 @@ export interface ChainedFields {
   readonly data: unknown;
   readonly metadata: unknown;
   readonly recorded_at: Date;
+  /** Left out for schema 1, so that rows written before schema versions existed keep their hashes. */
+  readonly schema_version?: number | undefined;
 }
+
+/** The schema version as the chain covers it. */
+export const chainedSchemaVersion = (schemaVersion: number): number | undefined => (schemaVersion === 1 ? undefined : schemaVersion);
 
 /** hash = sha256(previous hash bytes || canonical bytes of the event), as hex. */
 export const chainHash = (previousHash: string, event: ChainedFields): string =>

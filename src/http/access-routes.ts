@@ -11,7 +11,7 @@ import type { AccessManager } from '../application/manage-access.js';
 import type { TrafficLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import { listGrants, listTokens, listUsers } from '../projections/access-queries.js';
-import type { SqlExecutor } from '../projections/sql.js';
+import type { SqlExecutor } from '../storage/sql.js';
 import { requireAccessManager } from './access-control.js';
 import { badRequest, sendError, type HttpError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';

@@ -1,6 +1,6 @@
 import express from 'express';
 import type { Logger } from '../logger.js';
-import type { SqlExecutor } from '../projections/sql.js';
+import type { SqlExecutor } from '../storage/sql.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
 
 type Status = 'ok' | 'unavailable';

@@ -5,7 +5,8 @@ import type { TrafficLimits } from '../config.js';
 import { rollbackState } from '../application/rollback-state.js';
 import { diffRunner, type DiffRefusal } from '../history/diff-runner.js';
 import { formatDiff, MAX_DIFF_DEPTH } from '../history/state-diff.js';
-import { currentBody, findVersion, listVersions, stateKnown, type VersionEntry } from '../projections/queries.js';
+import { currentBody, findVersion, listVersions, type VersionEntry } from '../projections/queries.js';
+import { stateKnown } from '../storage/event-reads.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
 import {
   decodeDiffQuery,
@@ -117,7 +118,7 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     const { name, version } = params;
     const entry = await findVersion(db, name, version);
     if (entry === undefined) return sendError(res, notFound(`state ${name} has no version ${version}`));
-    await sendBody(req, res, blobs, entry);
+    await sendBody(req, res, blobs, entry, deps.logger);
   });
 
   router.get('/states/:name/diff', read, async (req, res) => {

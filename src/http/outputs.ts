@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { outputsDocument, outputsValue, type OutputsRefusal } from '../bodies/outputs-document.js';
 import type { Logger } from '../logger.js';
 import { currentBody, findVersion, type BodyRef } from '../projections/queries.js';
-import type { SqlExecutor } from '../projections/sql.js';
+import type { SqlExecutor } from '../storage/sql.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
 import { logDenial, reaches, requireRole } from './access-control.js';
 import { decodeRequest, decodeStateParams, noQuery } from './codecs.js';

@@ -7,7 +7,8 @@ import type { Command } from '../commands/commands.js';
 import { handleCommand } from '../commands/handler.js';
 import { LockInfoCodec, type LockInfo } from '../events/lock-info.js';
 import { isStorable } from '../events/storable-string.js';
-import { currentBody, findVersion, versionAt } from '../projections/queries.js';
+import { currentBody, findVersion } from '../projections/queries.js';
+import { versionAt } from '../storage/event-reads.js';
 import { decodeAtQuery, decodeInput, decodeRequest, decodeStateParams, decodeWriteQuery, noQuery } from './codecs.js';
 import { badRequest, sendError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
@@ -77,12 +78,12 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     }
     if (at === undefined) {
       const body = await currentBody(db, name);
-      return body === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body);
+      return body === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body, logger);
     }
     // Point in time: the version that was current then, served from the history.
     const version = await versionAt(db, name, at);
     const body = version === null ? undefined : await findVersion(db, name, version);
-    return body === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body);
+    return body === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body, logger);
   });
 
   const update = async (req: Request, res: Response) => {

@@ -1,7 +1,8 @@
 import express from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import type { LedgerDeps } from '../application/deps.js';
-import { heldLock, listStates, lockAt } from '../projections/queries.js';
+import { heldLock, listStates } from '../projections/queries.js';
+import { lockAt } from '../storage/event-reads.js';
 import { decodeAtQuery, decodeRequest, decodeStateParams } from './codecs.js';
 import { notFound, sendError } from './errors.js';
 import { principalOf, requireRole, visiblePatterns } from './access-control.js';

@@ -1,6 +1,6 @@
 import type { Grant, Role } from '../access/roles.js';
 import type { PasswordHash } from '../events/access-events.js';
-import type { SqlExecutor } from './sql.js';
+import type { SqlExecutor } from '../storage/sql.js';
 
 type RoleAndGlob = Pick<Grant, 'role' | 'glob'>;
 

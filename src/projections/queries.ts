@@ -1,24 +1,20 @@
+import type { HeldLock } from '../storage/event-reads.js';
 import type { LockInfo } from '../events/lock-info.js';
 import type { VersionRow } from './read-model.js';
-import type { SqlExecutor } from './sql.js';
+import type { SqlExecutor } from '../storage/sql.js';
 
 /** A stored body as the read models describe it. */
 export interface BodyRef {
   readonly version: number;
   readonly blob_key: string;
   readonly sha256: string;
-  readonly md5: string;
+  readonly md5: string | null;
   readonly size: number;
 }
 
 /** A version as the history lists it (a state_versions row, its time as a Date). */
 export type VersionEntry = Omit<VersionRow, 'name' | 'created_at'> & { readonly created_at: Date };
 
-export interface HeldLock {
-  readonly info: LockInfo;
-  readonly acquired_at: Date;
-  readonly acquired_by: string;
-}
 
 export interface StateListing {
   readonly name: string;
@@ -68,42 +64,12 @@ export const listVersions = async (
   return rows;
 };
 
-/** The version of the body a state had at an instant: the last write at or before it (null if deleted or absent then). */
-export const versionAt = async (sql: SqlExecutor, name: string, at: Date): Promise<number | null> => {
-  const { rows } = await sql.query<{ type: string; version: number } & Row>(
-    `SELECT type, (data->>'version')::int AS version FROM events
-     WHERE stream_id = $1 AND recorded_at <= $2 AND type IN ('StatePushed', 'StateRolledBack', 'StateDeleted')
-     ORDER BY stream_version DESC LIMIT 1`,
-    [name, at],
-  );
-  const last = rows[0];
-  return last === undefined || last.type === 'StateDeleted' ? null : last.version;
-};
-
-/** The lock held at an instant, from the ledger itself. */
-export const lockAt = async (sql: SqlExecutor, name: string, at: Date): Promise<HeldLock | undefined> => {
-  const { rows } = await sql.query<{ type: string; lock: LockInfo; recorded_at: Date; actor: string } & Row>(
-    `SELECT type, data->'lock' AS lock, recorded_at, metadata->>'actor' AS actor FROM events
-     WHERE stream_id = $1 AND recorded_at <= $2 AND type IN ('StateLocked', 'StateUnlocked', 'LockForceReleased')
-     ORDER BY stream_version DESC LIMIT 1`,
-    [name, at],
-  );
-  const last = rows[0];
-  return last?.type === 'StateLocked' ? { info: last.lock, acquired_at: last.recorded_at, acquired_by: last.actor } : undefined;
-};
-
 export const findVersion = async (sql: SqlExecutor, name: string, version: number): Promise<VersionEntry | undefined> => {
   const { rows } = await sql.query<VersionEntry & Row>(
     `SELECT ${versionColumns} FROM state_versions WHERE name = $1 AND version = $2`,
     [name, version],
   );
   return rows[0];
-};
-
-/** Whether the ledger has ever heard of this state (any event at all). */
-export const stateKnown = async (sql: SqlExecutor, name: string): Promise<boolean> => {
-  const { rows } = await sql.query('SELECT 1 FROM streams WHERE stream_id = $1', [name]);
-  return rows.length > 0;
 };
 
 /** States that have a body or a lock, by name, among those whose names match one of the LIKE patterns. */

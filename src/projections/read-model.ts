@@ -1,6 +1,6 @@
 import { assertNever } from '../assert-never.js';
 import type { AccessEvent, PasswordHash } from '../events/access-events.js';
-import { isStateEvent, type RecordedEvent, type StateEvent } from '../events/events.js';
+import { isStateEvent, type ProjectableEvent, type StateEvent } from '../events/events.js';
 import type { LockInfo } from '../events/lock-info.js';
 
 /**
@@ -37,7 +37,7 @@ export interface VersionRow {
   readonly version: number;
   readonly blob_key: string;
   readonly sha256: string;
-  readonly md5: string;
+  readonly md5: string | null;
   readonly size: number;
   readonly serial: number;
   readonly lineage: string;
@@ -99,7 +99,7 @@ export const readModelTables: Readonly<Record<TableName, readonly string[]>> = {
 /** Tables whose rows are only ever inserted: a rebuild writes them out batch by batch instead of keeping them. */
 export const appendOnlyTables: readonly TableName[] = ['state_versions'];
 
-export type RowChange =
+export type ReadModelChange =
   | { [T in TableName]: { readonly kind: 'upsert'; readonly table: T; readonly row: Tables[T] } }[TableName]
   /** key: the row's primary-key columns and their values. */
   | { readonly kind: 'delete'; readonly table: TableName; readonly key: Readonly<Record<string, string>> }
@@ -109,10 +109,7 @@ export type RowChange =
 export const rowKey = (table: TableName, row: object): string =>
   readModelTables[table].map((column) => String((row as Record<string, unknown>)[column])).join('\u0000');
 
-/** What a projection may use of an event: not its position or hash, which are known only once it is stored. */
-export type ProjectableEvent = Pick<RecordedEvent, 'streamId' | 'event' | 'metadata' | 'recordedAt'>;
-
-const projectAccess = (event: AccessEvent, actor: string, at: string): RowChange[] => {
+const projectAccess = (event: AccessEvent, actor: string, at: string): ReadModelChange[] => {
   switch (event.type) {
     case 'UserAdded':
     case 'UserPasswordChanged':
@@ -134,7 +131,7 @@ const projectAccess = (event: AccessEvent, actor: string, at: string): RowChange
   }
 };
 
-export const project = (recorded: ProjectableEvent): RowChange[] => {
+export const project = (recorded: ProjectableEvent): ReadModelChange[] => {
   const { streamId: name, metadata } = recorded;
   const at = recorded.recordedAt.toISOString();
   if (!isStateEvent(recorded.event)) return projectAccess(recorded.event, metadata.actor, at);

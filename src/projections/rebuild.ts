@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../events/events.js';
 import { appendOnlyTables, project, readModelTables, rowKey, type TableName } from './read-model.js';
-import type { SqlExecutor } from './sql.js';
+import type { SqlExecutor } from '../storage/sql.js';
 
 const CHUNK = 5000;
 
@@ -31,10 +31,11 @@ export class ReadModelRebuild {
     }
   }
 
-  /** Writes the append-only rows gathered so far. */
+  /** Writes the append-only rows gathered so far (taken at the call: folding may go on meanwhile). */
   async flush(sql: SqlExecutor): Promise<void> {
-    for (const table of appendOnlyTables) await insertAll(sql, table, this.inserted.filter((change) => change.table === table).map((change) => change.row));
+    const gathered = this.inserted;
     this.inserted = [];
+    for (const table of appendOnlyTables) await insertAll(sql, table, gathered.filter((change) => change.table === table).map((change) => change.row));
   }
 
   /** Writes everything still in memory. */

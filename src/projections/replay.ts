@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { streamFold } from '../commands/stream-kinds.js';
-import { decodeEventRow, eventColumns, type EventRow } from '../storage/event-rows.js';
+import { COMMIT_ORDER_START, eventsInCommitOrder, type CommitCursor } from '../storage/event-reads.js';
 import { readModelTables, type TableName } from './read-model.js';
 import { ReadModelRebuild } from './rebuild.js';
 
@@ -32,46 +32,44 @@ export interface ReplayReport {
 
 const tables = Object.keys(readModelTables) as TableName[];
 
-interface Cursor {
-  tx: string;
-  position: number;
-}
-
 /**
  * Reads events in (transaction, position) order after the cursor and feeds them to the rebuild.
  * With `committedOnly`, only transactions older than every running one: nothing can later appear
- * behind the cursor.
+ * behind the cursor. The next batch is asked for, and the last one's rows written, while this one
+ * is folded: PostgreSQL and this process work at the same time.
  */
 const readInto = async (
   client: pg.PoolClient,
   rebuild: ReadModelRebuild,
   snapshots: Map<string, unknown>,
-  cursor: Cursor,
+  from: CommitCursor,
   options: { committedOnly: boolean; until: Date | null },
   onBatch: (count: number) => void,
-): Promise<void> => {
+): Promise<CommitCursor> => {
+  // Both are awaited later; until then a failure must not count as unhandled (it would end the process).
+  const started = <A>(work: Promise<A>): Promise<A> => {
+    work.catch(() => undefined);
+    return work;
+  };
+  const read = (after: CommitCursor) => started(eventsInCommitOrder(client, after, { ...options, limit: BATCH }));
+  let reading = read(from);
+  let writing: Promise<void> = Promise.resolve();
   for (;;) {
-    const { rows } = await client.query<EventRow & { tx: string }>(
-      `SELECT ${eventColumns}, transaction_id::text AS tx FROM events
-       WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-         AND (NOT $3 OR transaction_id < pg_snapshot_xmin(pg_current_snapshot()))
-         AND ($4::timestamptz IS NULL OR recorded_at <= $4)
-       ORDER BY transaction_id, global_position LIMIT $5`,
-      [cursor.tx, cursor.position, options.committedOnly, options.until, BATCH],
-    );
-    const last = rows[rows.length - 1];
-    if (last === undefined) return;
-    const events = rows.map(decodeEventRow);
-    rebuild.apply(events);
-    for (const e of events) {
+    const batch = await reading;
+    const more = batch.events.length === BATCH;
+    if (more) reading = read(batch.cursor);
+    rebuild.apply(batch.events);
+    for (const e of batch.events) {
       const kind = streamFold(e.streamId);
       snapshots.set(e.streamId, kind.evolve(snapshots.has(e.streamId) ? snapshots.get(e.streamId) : kind.initial, e.event));
     }
-    await rebuild.flush(client);
-    cursor.tx = last.tx;
-    cursor.position = last.global_position;
-    onBatch(rows.length);
-    if (rows.length < BATCH) return;
+    await writing;
+    writing = started(rebuild.flush(client));
+    onBatch(batch.events.length);
+    if (!more) {
+      await writing;
+      return batch.cursor;
+    }
   }
 };
 
@@ -135,11 +133,10 @@ export const replay = async (
 
     const rebuild = new ReadModelRebuild();
     const snapshots = new Map<string, unknown>();
-    const cursor: Cursor = { tx: '0', position: 0 };
     let done = 0;
     const progress = (count: number) => onProgress({ events: (done += count), total: Math.max(total, done) });
     const until = mode.kind === 'until' ? mode.until : null;
-    await readInto(client, rebuild, snapshots, cursor, { committedOnly: true, until }, progress);
+    const cursor = await readInto(client, rebuild, snapshots, COMMIT_ORDER_START, { committedOnly: true, until }, progress);
 
     if (mode.kind === 'until') {
       await rebuild.finish(client);

@@ -1,6 +1,6 @@
 import pgListen from 'pg-listen';
 import type { Logger } from '../logger.js';
-import { EVENTS_CHANNEL } from './pg-event-store.js';
+import { EVENTS_CHANNEL } from './commit-notifier.js';
 
 /** Wakes long-polling readers when events commit. A nudge only: readers always re-read the ledger. */
 export interface EventWakeups {
@@ -16,8 +16,8 @@ export const timerWakeups: EventWakeups = {
 };
 
 /**
- * LISTEN on the channel every append notifies (NOTIFY is sent inside the appending transaction,
- * so it arrives only after the commit). One connection per server process, reconnecting forever:
+ * LISTEN on the channel appends notify after they commit (see commit-notifier.ts),
+ * one connection per server process, reconnecting forever:
  * pg-listen's defaults give up after 3 s of database downtime.
  */
 export const listenForEvents = async (url: string, logger: Logger): Promise<EventWakeups> => {

@@ -2,8 +2,7 @@ import t from 'tap';
 import { defaultClient, newLockInfo, seedStyleClient, stateDocument } from '../support/go-client.js';
 import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
-import { accessStreams } from '../../src/commands/stream-kinds.js';
-import { pgEventStore, pgStreamStore } from '../../src/storage/pg-event-store.js';
+import { ledgerStores } from '../../src/ledger-stores.js';
 import { CLI_POOL, openPool } from '../../src/storage/postgres.js';
 import { bodyLimits, listen, PASSWORD, startServer, TRAFFIC, USER } from '../support/server.js';
 import { tempDir } from '../support/services.js';
@@ -52,8 +51,7 @@ t.test('two server processes on one PostgreSQL and one bucket: still exactly one
   const secondUrl = await listen(
     t,
     createApp({
-      store: pgEventStore(secondPool),
-    accessStore: pgStreamStore(secondPool, accessStreams),
+    ...ledgerStores(secondPool),
       db: secondPool,
       blobs: first.blobs,
       users: new Map([[USER, PASSWORD]]),

@@ -8,8 +8,7 @@ import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
 import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
-import { accessStreams } from '../../src/commands/stream-kinds.js';
-import { pgEventStore, pgStreamStore } from '../../src/storage/pg-event-store.js';
+import { ledgerStores } from '../../src/ledger-stores.js';
 import { defaultClient, stateDocument } from '../support/go-client.js';
 import { bodyLimits, listen, startServer, TRAFFIC } from '../support/server.js';
 import { freshDatabase, freshS3Config, tempDir } from '../support/services.js';
@@ -19,8 +18,7 @@ t.test('a failed upload answers an error and leaves no version', async (t) => {
   const db = await freshDatabase(t);
   const dir = await tempDir(t);
   const app = createApp({
-    store: pgEventStore(db.pool),
-    accessStore: pgStreamStore(db.pool, accessStreams),
+    ...ledgerStores(db.pool),
     db: db.pool,
     blobs: await s3BlobStore(s3),
     users: new Map([['u', 'p']]),
@@ -53,8 +51,7 @@ t.test('/readyz and /healthz are 503 saying what does not answer, and nothing mo
   const deadPool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
   t.teardown(() => deadPool.end());
   const app = createApp({
-    store: pgEventStore(deadPool),
-    accessStore: pgStreamStore(deadPool, accessStreams),
+    ...ledgerStores(deadPool),
     db: deadPool,
     blobs,
     users: new Map([['u', 'p']]),
@@ -87,8 +84,7 @@ t.test('a client that goes away mid-upload leaves no version and no temporary fi
   const baseUrl = await listen(
     t,
     createApp({
-      store: pgEventStore(db.pool),
-    accessStore: pgStreamStore(db.pool, accessStreams),
+    ...ledgerStores(db.pool),
       db: db.pool,
       blobs: await fsBlobStore(path.join(dir, 'blobs')),
       users: new Map([['u', 'p']]),

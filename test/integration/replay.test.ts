@@ -5,12 +5,11 @@ import type { Command } from '../../src/commands/commands.js';
 import { handleCommand } from '../../src/commands/handler.js';
 import { readModelTables } from '../../src/projections/read-model.js';
 import { replay } from '../../src/projections/replay.js';
-import type { SqlExecutor } from '../../src/projections/sql.js';
-import { verifyLedger } from '../../src/application/verify-ledger.js';
+import type { SqlExecutor } from '../../src/storage/sql.js';
+import { verifyLedger } from '../../src/storage/verify/verify-ledger.js';
 import { manageAccess } from '../../src/application/manage-access.js';
-import { accessStreams } from '../../src/commands/stream-kinds.js';
 import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
-import { pgEventStore, pgStreamStore } from '../../src/storage/pg-event-store.js';
+import { ledgerStores } from '../../src/ledger-stores.js';
 import { metadata, storedBody } from '../support/commands.js';
 import { freshDatabase, tempDir } from '../support/services.js';
 
@@ -38,7 +37,7 @@ const snapshotTables = async (sql: SqlExecutor, schema = 'public') => {
 
 t.test('replay rebuilds read models identical to the live ones after a long random mix', async (t) => {
   const { pool } = await freshDatabase(t);
-  const run = handleCommand(pgEventStore(pool));
+  const run = handleCommand(ledgerStores(pool).store);
   const commands = fc.sample(fc.array(command, { minLength: 2000, maxLength: 2000 }), { numRuns: 1, seed: 20261125 })[0] ?? [];
   for (const [name, cmd] of commands) await run(name, cmd, metadata('ci'))();
 
@@ -59,7 +58,7 @@ t.test('replay rebuilds read models identical to the live ones after a long rand
 
 t.test('replay repairs a read model that drifted', async (t) => {
   const { pool } = await freshDatabase(t);
-  const run = handleCommand(pgEventStore(pool));
+  const run = handleCommand(ledgerStores(pool).store);
   await run('net', { type: 'PushState', lockId: null, body: storedBody(1) }, metadata())();
   await run('net', { type: 'LockState', lock: { ID: 'L1' } }, metadata())();
   const live = await snapshotTables(pool);
@@ -84,7 +83,7 @@ t.test('replay repairs a read model that drifted', async (t) => {
 
 t.test('replay --until rebuilds aside as of a time and leaves the live tables alone', async (t) => {
   const { pool } = await freshDatabase(t);
-  const run = handleCommand(pgEventStore(pool));
+  const run = handleCommand(ledgerStores(pool).store);
   const first = metadata();
   await run('net', { type: 'PushState', lockId: null, body: storedBody(1) }, first)();
   await run('net', { type: 'LockState', lock: { ID: 'L1' } }, metadata())();
@@ -101,7 +100,7 @@ t.test('replay --until rebuilds aside as of a time and leaves the live tables al
 
 t.test('writes during a replay are not lost', async (t) => {
   const { pool } = await freshDatabase(t);
-  const run = handleCommand(pgEventStore(pool));
+  const run = handleCommand(ledgerStores(pool).store);
   for (let i = 1; i <= 300; i++) await run(`s${i % 7}`, { type: 'PushState', lockId: null, body: storedBody(i) }, metadata())();
   const writes = (async () => {
     for (let i = 0; i < 60; i++) await run(`w${i % 3}`, { type: 'PushState', lockId: null, body: storedBody(i) }, metadata())();
@@ -115,8 +114,8 @@ t.test('writes during a replay are not lost', async (t) => {
 
 t.test('replay rebuilds the access read models, and verify checks the access stream', async (t) => {
   const { pool } = await freshDatabase(t);
-  const access = manageAccess(pgStreamStore(pool, accessStreams));
-  const run = handleCommand(pgEventStore(pool));
+  const access = manageAccess(ledgerStores(pool).accessStore);
+  const run = handleCommand(ledgerStores(pool).store);
   const blobs = await fsBlobStore(await tempDir(t));
   const ok = <A>(outcome: E.Either<unknown, A>): A => {
     if (E.isLeft(outcome)) throw new Error(JSON.stringify(outcome.left));

@@ -13,8 +13,7 @@ import type { BlobStore } from '../../src/storage/blobs/blob-store.js';
 import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
 import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
 import { listenForEvents } from '../../src/storage/event-wakeups.js';
-import { accessStreams } from '../../src/commands/stream-kinds.js';
-import { pgEventStore, pgStreamStore } from '../../src/storage/pg-event-store.js';
+import { ledgerStores } from '../../src/ledger-stores.js';
 import { freshDatabase, freshS3Config, tempDir, type TestDatabase } from './services.js';
 
 export const USER = 'alice';
@@ -85,8 +84,7 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
   const wakeups = await listenForEvents(db.url, logger);
   t.teardown(() => wakeups.close());
   const app = createApp({
-    store: pgEventStore(db.pool),
-    accessStore: pgStreamStore(db.pool, accessStreams),
+    ...ledgerStores(db.pool),
     db: db.pool,
     blobs,
     users: new Map([

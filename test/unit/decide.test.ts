@@ -25,7 +25,7 @@ const pushed = (version: number, lock: LockInfo | null = null, b: StoredBody = b
   type: 'StatePushed',
   data: { version, lock_id: lock?.ID ?? null, lock_operation: lock?.Operation ?? null, lock_who: lock?.Who ?? null, ...bodyData(b) },
 });
-const locked = (lock: LockInfo): StateEvent => ({ type: 'StateLocked', data: { lock } });
+const locked = (lock: LockInfo): StateEvent => ({ type: 'StateLocked', data: { lock, taken_by: null } });
 const deleted = (version: number): StateEvent => ({ type: 'StateDeleted', data: { version, lock_id: null } });
 
 t.test('lock', async (t) => {
