@@ -1,4 +1,7 @@
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
+import * as E from 'fp-ts/lib/Either.js';
+import type { EventStore } from '../commands/ports.js';
+import type { LedgerEvent } from '../events/events.js';
 import type { LedgerDeps } from '../application/deps.js';
 import type { TrafficLimits, Users } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -79,6 +82,16 @@ const lastResort =
     }
   };
 
+/** The access stream, telling `changed` after each append that succeeded. */
+const forgettingAccess = <S, Ev extends LedgerEvent>(store: EventStore<S, Ev>, changed: () => void): EventStore<S, Ev> => ({
+  load: store.load,
+  append: async (loaded, request) => {
+    const appended = await store.append(loaded, request);
+    if (E.isRight(appended)) changed();
+    return appended;
+  },
+});
+
 export const createApp = (deps: AppDeps): express.Express => {
   const app = express();
   app.disable('x-powered-by');
@@ -101,12 +114,13 @@ export const createApp = (deps: AppDeps): express.Express => {
       ...(deps.certificateName === undefined ? {} : { certificateName: deps.certificateName }),
     }),
   );
-  app.use(accessRoutes({ ...deps, access: manageAccess(deps.accessStore) }));
+  // The protocol first: it carries nearly all the traffic, and no other route shares its paths and methods.
+  app.use(protocolRoutes(deps));
+  app.use(accessRoutes({ ...deps, access: manageAccess(forgettingAccess(deps.accessStore, authenticate.accessChanged)) }));
   app.use(stateRoutes(deps));
   app.use(outputsRoutes(deps));
   app.use(historyRoutes(deps));
   app.use(auditRoutes({ ...deps, wakeups: deps.wakeups ?? timerWakeups }));
-  app.use(protocolRoutes(deps));
   app.use((req, res) => sendError(res, { type: 'NotFound', message: `no route for ${req.method} ${req.path}` }));
   app.use(lastResort(deps.logger));
   return app;

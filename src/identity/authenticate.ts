@@ -2,11 +2,12 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as E from 'fp-ts/lib/Either.js';
 import { grantsFor, managesAccess, type Grant } from '../access/roles.js';
 import { oidcGrants, tokenBySecret, touchToken, userCredentials } from '../projections/access-queries.js';
-import type { SqlExecutor } from '../projections/sql.js';
+import type { SqlExecutor } from '../storage/sql.js';
 import type { OidcVerifier } from './oidc.js';
 import { isJwtShaped } from './oidc.js';
 import type { PasswordHash } from '../events/access-events.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import { shortMemo } from './short-memo.js';
 import { looksLikeToken, secretSha256 } from './tokens.js';
 
 /** The caller, once its credentials check out: the actor every event records, and its grants. */
@@ -57,8 +58,13 @@ export interface AuthenticatorOptions {
   readonly oidc: OidcVerifier | undefined;
   /** How often a token's last-used time is written at most (per process). */
   readonly touchIntervalMs?: number;
+  /** How long a process trusts what it read of users, tokens and grants (a change made here applies at once). */
+  readonly accessCacheMs?: number;
   readonly onBackgroundError?: (error: unknown) => void;
 }
+
+/** Revocations, removals and new passwords reach other processes within this; the one that made them at once. */
+export const ACCESS_CACHE_MS = 1000;
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
@@ -92,12 +98,16 @@ const checkQueue = () => {
 const BUSY: AuthFailure = { kind: 'unavailable', reason: 'the server is checking too many passwords at once; retry shortly' };
 
 /**
- * Checks credentials against the identities in PostgreSQL (so every process sees a change on its
- * next request) and answers the caller's grants. A password is checked with scrypt once; a
+ * Checks credentials against the identities in PostgreSQL and answers the caller's grants. What
+ * it read is trusted for ACCESS_CACHE_MS: a change made through this process applies on its next
+ * request, one made through another within that time. A password is checked with scrypt once; a
  * success is remembered for the stored hash it matched, so a new password, or a removed user,
  * is never served from memory.
  */
-export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, onBackgroundError = () => undefined }: AuthenticatorOptions) => {
+export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, accessCacheMs = ACCESS_CACHE_MS, onBackgroundError = () => undefined }: AuthenticatorOptions) => {
+  const users = shortMemo<Awaited<ReturnType<typeof userCredentials>>>(accessCacheMs);
+  const tokens = shortMemo<Awaited<ReturnType<typeof tokenBySecret>>>(accessCacheMs);
+  const oidcSubjects = shortMemo<Grant[]>(accessCacheMs);
   const cacheKey = randomBytes(32);
   const verified = new Map<string, number>();
   const touched = new Map<string, number>();
@@ -128,7 +138,7 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
     if (dev !== undefined) {
       return timingSafeEqual(digest(dev), digest(password)) ? E.right({ actor: `user:${name}`, grants: [{ role: 'admin', glob: '*' }] }) : E.left({ kind: 'rejected', reason: REJECTED, name });
     }
-    const found = await userCredentials(sql, name);
+    const found = await users.get(name, () => userCredentials(sql, name));
     // A user without a password is checked against a decoy: as slow as a wrong password, so that
     // the answer's time does not tell which user names exist.
     const matches = await passwordMatches(name, password, found?.password ?? (await decoy), mayCheck);
@@ -141,7 +151,7 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
   const token = async (secret: string): Promise<E.Either<AuthFailure, Principal>> => {
     if (!looksLikeToken(secret)) return E.left({ kind: 'rejected', reason: 'that is not a state-ledger token' });
     const hash = secretSha256(secret);
-    const found = await tokenBySecret(sql, hash);
+    const found = await tokens.get(hash, () => tokenBySecret(sql, hash));
     if (found === undefined) return E.left({ kind: 'rejected', reason: 'the token is unknown or was revoked' });
     if ('expired' in found) return E.left({ kind: 'rejected', reason: `the token expired at ${found.expired.toISOString()}` });
     if (Date.now() - (touched.get(hash) ?? 0) > touchIntervalMs) {
@@ -160,19 +170,25 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, o
     }
     const { issuer, name, claims } = outcome.right;
     const text_ = textClaims(claims);
-    const grants = grantsFor(await oidcGrants(sql), { kind: 'oidc', issuers: [issuer, name], claims: text_ });
+    const grants = grantsFor(await oidcSubjects.get('', () => oidcGrants(sql)), { kind: 'oidc', issuers: [issuer, name], claims: text_ });
     const identifying = Object.fromEntries(IDENTIFYING_CLAIMS.flatMap((claim) => (text_[claim] === undefined ? [] : [[claim, text_[claim]]])));
     return E.right({ actor: `oidc:${issuer}`, claims: identifying, grants });
   };
 
   const certificate = async (name: string): Promise<E.Either<AuthFailure, Principal>> => {
     if (devUsers.has(name)) return E.right({ actor: `cert:${name}`, grants: [{ role: 'admin', glob: '*' }] });
-    const found = await userCredentials(sql, name);
+    const found = await users.get(name, () => userCredentials(sql, name));
     if (found === undefined) return E.left({ kind: 'rejected', reason: `the client certificate names ${name}, who is not a user here`, name });
     return E.right({ actor: `cert:${name}`, grants: found.grants });
   };
 
   return {
+    /** Forgets what was read of access: called when this process changed it. */
+    accessChanged: (): void => {
+      users.clear();
+      tokens.clear();
+      oidcSubjects.clear();
+    },
     /** mayCheck: asked right before a password is checked (not for cached ones); false refuses it as throttled. */
     authenticate: async (credentials: Credentials, mayCheck: () => Promise<boolean> = async () => true): Promise<E.Either<AuthFailure, Principal>> => {
       switch (credentials.kind) {
