@@ -9,10 +9,15 @@ import { sendError } from './errors.js';
  */
 export const closeIfBodyUnread: RequestHandler = (req, res, next) => {
   onHeaders(res, () => {
-    if (!req.complete) res.setHeader('Connection', 'close');
+    // A request without a body is not complete yet while it is answered in the same tick (a health
+    // check): its connection stays open for the next request.
+    if (announcesBody(req) && !req.complete) res.setHeader('Connection', 'close');
   });
   next();
 };
+
+const announcesBody = (req: Request): boolean =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /**
  * HTTP/1.0 and 1.1 only, and 1.1 with a Host, as the standard asks: Node's parser would also let

@@ -53,6 +53,19 @@ t.test('an answer given before the body has arrived closes the connection (no bo
   }
 });
 
+t.test('an answer to a request without a body keeps the connection open for the next one', async (t) => {
+  const server = await startServer(t);
+  for (const [what, head] of [
+    ['a health check', 'GET /livez HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['an empty body', 'GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'],
+    ['a read', `GET /states HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\n\r\n`],
+  ] as const) {
+    const exchange = await rawExchange(server.baseUrl, head, 1500);
+    const { status, headers } = parseRaw(exchange.received);
+    t.strictSame([status, /connection: keep-alive/.test(headers), exchange.closedByServer], [200, true, false], `${what}: kept alive`);
+  }
+});
+
 t.test('a body that stalls is dropped after the idle timeout, with nothing kept', async (t) => {
   const tmpDir = await tempDir(t);
   const server = await startServer(t, { tmpDir, traffic: { bodyIdleTimeoutMs: 1000 } });
