@@ -117,6 +117,8 @@ const EnvCodec = t.type({
   TLS_CERT: text(),
   TLS_KEY: text(),
   TLS_CLIENT_CA: text(),
+  LEDGER_SIGNING_KEY: text(),
+  CHECKPOINT_INTERVAL: integer(0, 7 * 86400, 300),
 });
 
 /** Where the server's certificate and key are, and the CA that client certificates must chain to (none: no client certificates). */
@@ -158,6 +160,18 @@ export interface TrafficLimits {
   readonly shutdownGraceMs: number;
 }
 
+/** Signed checkpoints of every stream's head, written to the blob store (see README "Checkpoints"). */
+export interface CheckpointSettings {
+  /** The Ed25519 private key (PEM, PKCS8) that signs them, kept outside PostgreSQL. */
+  readonly signingKey: {
+    readonly file: string;
+    /** Generate the file when it is missing: only where nobody named it, or in zero-setup mode. */
+    readonly generate: boolean;
+  };
+  /** How often the server writes one; 0: never (`verify` still does). */
+  readonly intervalMs: number;
+}
+
 export interface PostgresSettings {
   readonly poolMax: number;
   readonly connectTimeoutMs: number;
@@ -189,6 +203,7 @@ export interface Config {
   readonly oidcIssuersFile: string | undefined;
   /** Unset: plain HTTP. */
   readonly tls: TlsSettings | undefined;
+  readonly checkpoints: CheckpointSettings;
 }
 
 const SECRET = ['AUTH_USERS', 'DATABASE_URL', 'S3_ACCESS_KEY', 'S3_SECRET_KEY'];
@@ -263,6 +278,14 @@ export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> =
     oidcIssuers: issuers.right,
     oidcIssuersFile: v.OIDC_ISSUERS_FILE,
     tls: v.TLS_CERT === undefined || v.TLS_KEY === undefined ? undefined : { certFile: v.TLS_CERT, keyFile: v.TLS_KEY, clientCaFile: v.TLS_CLIENT_CA },
+    checkpoints: {
+      signingKey: {
+        file: v.LEDGER_SIGNING_KEY ?? path.join(v.DATA_DIR ?? './data', 'ledger-signing-key.pem'),
+        // A key named in production and missing is a lost mount, not a first start: never replace it silently.
+        generate: v.LEDGER_SIGNING_KEY === undefined || v.DATABASE_URL === undefined,
+      },
+      intervalMs: ms(v.CHECKPOINT_INTERVAL),
+    },
   });
 };
 

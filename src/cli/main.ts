@@ -4,7 +4,6 @@ import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as E from 'fp-ts/lib/Either.js';
 import { rollbackState } from '../application/rollback-state.js';
-import { describeProblem, verifyLedger } from '../application/verify-ledger.js';
 import { loadConfig, type Config } from '../config.js';
 import { errorResponse } from '../http/errors.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -14,6 +13,7 @@ import { Refused } from '../refused.js';
 import { registerAccessCommands } from './access-commands.js';
 import { progress } from './progress.js';
 import { serve } from './serve.js';
+import { verifyCommand } from './verify-command.js';
 
 const configOrExit = (): Config => {
   const config = loadConfig(process.env);
@@ -107,29 +107,8 @@ program
 
 program
   .command('verify')
-  .description('recompute every event hash chain and re-hash every stored body; exit 1 naming the first problem')
-  .action(
-    action(async (config, logger) => {
-      const runtime = await openRuntime(config, logger, 'verify');
-      const bar = progress('verifying', logger);
-      try {
-        const total = (await runtime.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]?.n ?? 0;
-        const report = await verifyLedger(runtime.pool, runtime.blobs, (events) => bar.update(events, total));
-        bar.stop();
-        const first = report.problems[0];
-        if (first === undefined) {
-          process.stdout.write(`ledger intact: ${report.events} events in ${report.streams} streams, ${report.blobs} blobs\n`);
-          return;
-        }
-        process.stdout.write(`ledger NOT intact: ${describeProblem(first)}\n`);
-        for (const problem of report.problems.slice(1)) process.stdout.write(`also: ${describeProblem(problem)}\n`);
-        process.exitCode = 1;
-      } finally {
-        bar.stop();
-        await runtime.close();
-      }
-    }),
-  );
+  .description('recompute every event hash chain, re-hash every stored body, compare with the newest signed checkpoint, then write a fresh one; exit 1 naming the first problem')
+  .action(action((config, logger) => verifyCommand(config, logger)));
 
 program
   .command('rollback')

@@ -7,6 +7,8 @@ import type { Logger } from '../logger.js';
 import { describeBackends, openRuntime } from '../runtime.js';
 import { Refused } from '../refused.js';
 import { listenForEvents, type EventWakeups } from '../storage/event-wakeups.js';
+import { startCheckpointWriter, type CheckpointWriter } from '../storage/verify/checkpoint-writer.js';
+import { loadSigningKey } from '../storage/verify/signing-key.js';
 import { manageAccess } from '../application/manage-access.js';
 import { clientCertificateName, loadTls } from '../http/tls.js';
 import { loadOidcIssuers } from '../identity/load-issuers.js';
@@ -74,7 +76,10 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   const runtime = await openRuntime(config, logger, 'serve');
   let wakeups: EventWakeups | undefined;
   let server: http.Server | undefined;
+  let checkpoints: CheckpointWriter | undefined;
   try {
+    const { key, created } = await loadSigningKey(config.checkpoints.signingKey);
+    if (created) logger.info({ file: key.file, fingerprint: key.fingerprint }, 'generated the checkpoint signing key: keep a copy of its public key outside this machine (`state-ledger verify` prints it)');
     const issuers = await loadOidcIssuers(config);
     const tls = config.tls === undefined ? undefined : await loadTls(config.tls).catch((error: Error) => {
       throw new Refused(error.message);
@@ -99,6 +104,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
     process.stderr.write(`${banner(`${tls === undefined ? 'http' : 'https'}://${shownHost}:${port}`, first, config)}\n`);
     logger.info({ host: config.host, port }, 'listening');
+    checkpoints = startCheckpointWriter({ pool: runtime.pool, blobs: runtime.blobs, key, intervalMs: config.checkpoints.intervalMs, logger });
   } catch (error) {
     await wakeups?.close().catch(() => undefined);
     await runtime.close();
@@ -119,11 +125,13 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   process.once('SIGTERM', force('second signal'));
   setTimeout(force('grace period over'), grace + 1000).unref();
 
+  const checkpointsStopped = checkpoints.stop();
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   await atMost(left() / 2, wakeups.close()); // long polls answer now rather than at their deadline
   await atMost(left() * 0.6, stopped);
   server.closeAllConnections();
+  await atMost(left() / 2, checkpointsStopped); // not behind a hung dependency: a checkpoint is written again next start
   await atMost(left(), runtime.close());
   logger.info('stopped');
   process.exit(0);

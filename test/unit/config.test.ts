@@ -40,3 +40,32 @@ t.test('a bad value names the variable and what it expects', async (t) => {
   t.match(loadConfig({ DATABASE_URL: 'mysql://x' }), E.left([/^DATABASE_URL must be a postgres/]));
   t.same(loadConfig({ S3_ENDPOINT: 'minio' }), E.left(['S3_ACCESS_KEY must be set when S3_ENDPOINT is set', 'S3_SECRET_KEY must be set when S3_ENDPOINT is set']));
 });
+
+t.test('checkpoints: the signing key and the interval', async (t) => {
+  const checkpoints = (env: NodeJS.ProcessEnv) => {
+    const config = loadConfig(env);
+    return E.isRight(config) ? config.right.checkpoints : config.left;
+  };
+  t.strictSame(
+    checkpoints({}),
+    { signingKey: { file: 'data/ledger-signing-key.pem', generate: true }, intervalMs: 300_000 },
+    'zero-setup: a key generated into DATA_DIR, a checkpoint every 5 minutes',
+  );
+  t.strictSame(
+    checkpoints({ DATA_DIR: '/srv/ledger', DATABASE_URL: 'postgres://db/ledger' }),
+    { signingKey: { file: '/srv/ledger/ledger-signing-key.pem', generate: true }, intervalMs: 300_000 },
+    'unset with DATABASE_URL: still generated into DATA_DIR',
+  );
+  t.strictSame(
+    checkpoints({ LEDGER_SIGNING_KEY: '/run/secrets/ledger.pem', DATABASE_URL: 'postgres://db/ledger', CHECKPOINT_INTERVAL: '0' }),
+    { signingKey: { file: '/run/secrets/ledger.pem', generate: false }, intervalMs: 0 },
+    'a key named in production must exist (never silently replaced); 0 turns the timer off',
+  );
+  t.strictSame(
+    checkpoints({ LEDGER_SIGNING_KEY: 'mine.pem', CHECKPOINT_INTERVAL: '60' }),
+    { signingKey: { file: 'mine.pem', generate: true }, intervalMs: 60_000 },
+    'zero-setup generates even a key it was told the path of',
+  );
+  t.strictSame(checkpoints({ CHECKPOINT_INTERVAL: '5m' }), ['CHECKPOINT_INTERVAL must be an integer from 0 to 604800, got "5m"']);
+  t.strictSame(checkpoints({ CHECKPOINT_INTERVAL: '-1' }), ['CHECKPOINT_INTERVAL must be an integer from 0 to 604800, got "-1"']);
+});
