@@ -1,12 +1,13 @@
 import type { Readable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
-import { ingestState, type BodyError, type Declared } from '../bodies/ingest.js';
+import type { BodyError } from '../bodies/body-error.js';
+import { discardBody, inspectBody, receiveBody, type Declared } from '../bodies/ingest.js';
 import { callerOf, type CommandMetadata } from '../commands/commands.js';
 import { isRetriedPush } from '../commands/decide.js';
 import type { CommandError } from '../commands/errors.js';
 import { handleCommand, precheckWrite } from '../commands/handler.js';
 import type { LedgerDeps } from './deps.js';
-import { discardIngested, headVersion, withStoredBody } from './store-body.js';
+import { headVersion, withInspectedBody } from './store-body.js';
 
 export interface Pushed {
   readonly version: number;
@@ -15,8 +16,9 @@ export interface Pushed {
 }
 
 /**
- * A state push: check the lock early, take in the body, store its blob, then append the event.
- * A retry of the push that made the current version (same bytes, same lock) answers that version.
+ * A state push: check the lock early, take in the body, upload its blob while checking it, then
+ * append the event. A retry of the push that made the current version (same bytes, same lock)
+ * answers that version.
  */
 export const pushState =
   (deps: LedgerDeps) =>
@@ -24,18 +26,23 @@ export const pushState =
     // Refuse before receiving hundreds of MB when the lock already forbids the write.
     const allowed = await precheckWrite(deps.store)(name, lockId, callerOf(metadata))();
     if (E.isLeft(allowed)) return allowed;
-    const ingested = await ingestState(body, declared, deps.limits);
-    if (E.isLeft(ingested)) return ingested;
-    const { sha256, size } = ingested.right;
+    const received = await receiveBody(body, declared, deps.limits);
+    if (E.isLeft(received)) return received;
+    const { sha256, size } = received.right;
+    const pushed = (version: number): Pushed => ({ version, sha256, size });
     try {
       const { state } = await deps.store.load(name);
-      if (state.head !== null && isRetriedPush(state, lockId, sha256)) return E.right({ version: state.head.version, sha256, size });
-      const stored = await withStoredBody(deps.blobs, ingested.right, async (body) =>
+      if (state.head !== null && isRetriedPush(state, lockId, sha256)) {
+        const { version } = state.head;
+        // Same bytes as the current version, so nothing to store; the Content-MD5 header is still checked.
+        return E.map(() => pushed(version))(await inspectBody(received.right, declared));
+      }
+      const stored = await withInspectedBody(deps.blobs, received.right, declared, async (stored) =>
         // The version exists from now on, not from when its upload began.
-        E.map(headVersion)(await handleCommand(deps.store)(name, { type: 'PushState', lockId, body }, { ...metadata, now: new Date() })()),
+        E.map(headVersion)(await handleCommand(deps.store)(name, { type: 'PushState', lockId, body: stored }, { ...metadata, now: new Date() })()),
       );
-      return E.map((version: number) => ({ version, sha256, size }))(stored);
+      return E.map(pushed)(stored);
     } finally {
-      await discardIngested(ingested.right); // whatever happened, the body (it holds secrets) leaves the disk
+      await discardBody(received.right); // whatever happened, the body (it holds secrets) leaves the disk
     }
   };

@@ -1,5 +1,6 @@
 import * as E from 'fp-ts/lib/Either.js';
-import { ingestState, type BodyError } from '../bodies/ingest.js';
+import type { BodyError } from '../bodies/body-error.js';
+import { ingestState } from '../bodies/ingest.js';
 import { locateSerial, spliceSerial } from '../bodies/serial-rewrite.js';
 import { callerOf, type CommandMetadata, type RollbackTarget, type StoredBody } from '../commands/commands.js';
 import { checkWriteLock, rollbackSerial } from '../commands/decide.js';

@@ -1,36 +1,62 @@
-import fs from 'node:fs/promises';
-import type { IngestedState } from '../bodies/ingest.js';
+import * as E from 'fp-ts/lib/Either.js';
+import type { BodyError } from '../bodies/body-error.js';
+import { discardBody, inspectBody, type Declared, type IngestedState, type ReceivedBody } from '../bodies/ingest.js';
 import type { StoredBody } from '../commands/commands.js';
 import type { Handled } from '../commands/handler.js';
 import { blobKeyFor, type BlobStore } from '../storage/blobs/blob-store.js';
 
+const storedBody = (blobKey: string, body: IngestedState): StoredBody => ({
+  blobKey,
+  sha256: body.sha256,
+  md5: body.md5,
+  size: body.size,
+  serial: body.serial,
+  lineage: body.lineage,
+  terraformVersion: body.terraformVersion,
+  encrypted: body.encrypted,
+  resourceCount: body.resourceCount,
+  outputCount: body.outputCount,
+});
+
 /**
  * Writes an ingested body to the blob store under its content address (before any event refers
- * to it), runs `use` with its description, and removes the temporary file whatever happens.
+ * to it), runs `use` with its description, and removes the body's temporary file whatever happens.
  */
 export const withStoredBody = async <A>(blobs: BlobStore, ingested: IngestedState, use: (body: StoredBody) => Promise<A>): Promise<A> => {
   try {
     const blobKey = blobKeyFor(ingested.sha256);
-    await blobs.put(blobKey, ingested.file, ingested.size);
-    return await use({
-      blobKey,
-      sha256: ingested.sha256,
-      md5: ingested.md5,
-      size: ingested.size,
-      serial: ingested.serial,
-      lineage: ingested.lineage,
-      terraformVersion: ingested.terraformVersion,
-      encrypted: ingested.encrypted,
-      resourceCount: ingested.resourceCount,
-      outputCount: ingested.outputCount,
-    });
+    await blobs.upload(blobKey, ingested).commit();
+    return await use(storedBody(blobKey, ingested));
   } finally {
-    await discardIngested(ingested);
+    await discardBody(ingested);
   }
 };
 
-/** Removes an ingested body's temporary file. */
-export const discardIngested = (ingested: IngestedState): Promise<void> => fs.rm(ingested.file, { force: true });
+/**
+ * Uploads a received body under its content address while it is checked (inspectBody), so the two
+ * overlap instead of adding up. The blob becomes readable, and `use` runs, only once the check
+ * passed and every byte is stored; a refused body is abandoned and leaves nothing in the store.
+ * The caller removes the received body.
+ */
+export const withInspectedBody = async <L, A>(
+  blobs: BlobStore,
+  received: ReceivedBody,
+  declared: Declared,
+  use: (body: StoredBody) => Promise<E.Either<L, A>>,
+): Promise<E.Either<BodyError | L, A>> => {
+  const blobKey = blobKeyFor(received.sha256);
+  const upload = blobs.upload(blobKey, received);
+  const inspected = await inspectBody(received, declared).catch(async (error: unknown) => {
+    await upload.abandon();
+    throw error;
+  });
+  if (E.isLeft(inspected)) {
+    await upload.abandon();
+    return inspected;
+  }
+  await upload.commit();
+  return use(storedBody(blobKey, inspected.right));
+};
 
 /** The version a write left current: the one it created, or the one a retry found already written. */
 export const headVersion = ({ state }: Handled): number => {

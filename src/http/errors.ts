@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import type { AccessError } from '../access/decide.js';
-import type { BodyError } from '../bodies/ingest.js';
+import type { BodyError } from '../bodies/body-error.js';
+import { CorruptBody } from '../bodies/verified-stream.js';
 import type { CommandError } from '../commands/errors.js';
 import { assertNever } from '../assert-never.js';
 import { faultOf } from '../storage/failures.js';
@@ -169,6 +170,8 @@ export const sendError = (res: Response, error: HttpError): void => sendResponse
  * full disk) or a bug (500). Never a stack trace or a path in the body; the log has the details.
  */
 export const failureResponse = (error: unknown): ErrorResponse => {
+  // A stored body that fails its checksum (send-body.ts): the server's fault, and a retry will not mend it.
+  if (error instanceof CorruptBody) return problem(500, 'corrupt_body', error.publicMessage);
   const fault = faultOf(error);
   if (fault === undefined) return problem(500, 'internal', 'the server failed to handle the request; see its log');
   if (fault.problem === 'full') {

@@ -1,17 +1,57 @@
 import type { Readable } from 'node:stream';
 
 /**
- * Where state bodies live. Keys are content addresses, so a put of a key that exists is a no-op
- * and a blob never changes once written.
+ * Where state bodies live. Keys are content addresses, so storing a key again is harmless and a
+ * blob never changes once written.
  */
 export interface BlobStore {
-  /** Stores the bytes of a local file under key (unless a blob with that key exists). */
-  put(key: string, filePath: string, size: number): Promise<void>;
+  /**
+   * Begins storing bytes under key. A store may send them at once (S3 does), so the upload
+   * overlaps what the caller does meanwhile (checking them); nothing is readable under key until
+   * the upload is committed.
+   */
+  upload(key: string, source: BlobSource): PendingUpload;
   /** Streams the blob's bytes, or null when there is no blob with that key. */
   get(key: string): Promise<Readable | null>;
   exists(key: string): Promise<boolean>;
   /** Resolves when the store answers; rejects with the reason otherwise. */
   ping(): Promise<void>;
+  /**
+   * Writes a signed checkpoint under CHECKPOINT_PREFIX, never over an existing one. `writeOnce`
+   * says whether the store itself now refuses to change or delete it (a read-only file, an S3
+   * object under object-lock retention) or only the unique name protects it.
+   */
+  putCheckpoint(name: string, bytes: Buffer): Promise<{ readonly writeOnce: boolean }>;
+  /** The names of every checkpoint, in ascending order; read one with get(checkpointKey(name)). */
+  listCheckpoints(): Promise<string[]>;
 }
 
-export const blobKeyFor = (sha256Hex: string): string => `sha256/${sha256Hex.slice(0, 2)}/${sha256Hex}`;
+/**
+ * Bytes to store, with their size and SHA-256 (hex; S3 is given it to check the bytes against): a
+ * small body held in memory, or a larger one in a private local file.
+ */
+export type BlobSource = { readonly size: number; readonly sha256: string } & (
+  | { readonly kind: 'memory'; readonly bytes: Buffer }
+  | { readonly kind: 'file'; readonly path: string }
+);
+
+/** An upload under way. Until commit resolves, nothing is readable under its key. */
+export interface PendingUpload {
+  /** Resolves once every byte is durably stored and readable under the key; rejects (leaving nothing) if the upload failed. */
+  commit(): Promise<void>;
+  /** Gives the upload up and removes what it stored so far (best effort: see the store). Never rejects. */
+  abandon(): Promise<void>;
+}
+
+/** Every body's key starts with this. */
+export const BODY_PREFIX = 'sha256/';
+
+export const blobKeyFor = (sha256Hex: string): string => `${BODY_PREFIX}${sha256Hex.slice(0, 2)}/${sha256Hex}`;
+
+/** Checkpoints sit under their own prefix, apart from the content-addressed bodies. */
+export const CHECKPOINT_PREFIX = 'checkpoints/';
+
+export const checkpointKey = (name: string): string => `${CHECKPOINT_PREFIX}${name}`;
+
+/** A checkpoint name is one path segment the stores can use as it is (no folders, no dot files). */
+export const isCheckpointName = (name: string): boolean => /^[\w-][\w.-]*$/.test(name);

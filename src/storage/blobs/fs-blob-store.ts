@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { BlobStore } from './blob-store.js';
+import { CHECKPOINT_PREFIX, isCheckpointName, type BlobSource, type BlobStore, type PendingUpload } from './blob-store.js';
 
 const isCode = (error: unknown, code: string): boolean =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
@@ -14,6 +14,31 @@ const sync = async (target: string): Promise<void> => {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+};
+
+/** Writes a blob beside its target, then renames it into place, so readers never see half a blob. */
+const placeBeside = async (target: string, write: (partial: string) => Promise<void>): Promise<void> => {
+  const partial = `${target}.${randomUUID()}.partial`;
+  try {
+    await write(partial);
+    await sync(partial);
+    await fs.rename(partial, target);
+  } catch (error) {
+    await fs.rm(partial, { force: true }); // a full disk must not keep half a body (with its secrets)
+    throw error;
+  }
+};
+
+/** A hard link makes a body file a blob without copying it; across file systems it is copied. */
+const linkOrCopy = async (file: string, target: string): Promise<void> => {
+  try {
+    await sync(file);
+    await fs.link(file, target);
+  } catch (error) {
+    if (isCode(error, 'EEXIST')) return;
+    if (!isCode(error, 'EXDEV')) throw error;
+    await placeBeside(target, (partial) => fs.copyFile(file, partial));
   }
 };
 
@@ -31,28 +56,16 @@ export const fsBlobStore = async (root: string): Promise<BlobStore> => {
       (error: unknown) => (isCode(error, 'ENOENT') ? false : Promise.reject(error)),
     );
 
-  const put = async (key: string, filePath: string): Promise<void> => {
+  const store = async (key: string, source: BlobSource): Promise<void> => {
     const target = pathOf(key);
     await fs.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-    try {
-      await sync(filePath);
-      await fs.link(filePath, target);
-    } catch (error) {
-      if (isCode(error, 'EEXIST')) return;
-      if (!isCode(error, 'EXDEV')) throw error;
-      // Another file system: copy beside the target, then rename, so readers never see half a blob.
-      const partial = `${target}.${randomUUID()}.partial`;
-      try {
-        await fs.copyFile(filePath, partial);
-        await sync(partial);
-        await fs.rename(partial, target);
-      } catch (copyError) {
-        await fs.rm(partial, { force: true }); // a full disk must not keep half a body (with its secrets)
-        throw copyError;
-      }
-    }
+    if (source.kind === 'memory') await placeBeside(target, (partial) => fs.writeFile(partial, source.bytes, { flag: 'wx', mode: 0o600 }));
+    else await linkOrCopy(source.path, target);
     await sync(path.dirname(target));
   };
+
+  // Nothing to overlap: the file is linked (or written) into place when committed.
+  const upload = (key: string, source: BlobSource): PendingUpload => ({ commit: () => store(key, source), abandon: async () => undefined });
 
   const get = async (key: string) => {
     try {
@@ -66,5 +79,36 @@ export const fsBlobStore = async (root: string): Promise<BlobStore> => {
 
   const ping = () => fs.access(root, constants.R_OK | constants.W_OK);
 
-  return { put, get, exists, ping };
+  const checkpoints = pathOf(CHECKPOINT_PREFIX);
+
+  /**
+   * Write-once: the file is created read-only, beside its name, and linked into place; the link
+   * fails if the name exists (as O_EXCL would) and a reader never sees half a checkpoint.
+   */
+  const putCheckpoint = async (name: string, bytes: Buffer) => {
+    if (!isCheckpointName(name)) throw new Error(`not a checkpoint name: ${JSON.stringify(name)}`);
+    await fs.mkdir(checkpoints, { recursive: true, mode: 0o700 });
+    const partial = path.join(checkpoints, `.${name}.${randomUUID()}.partial`);
+    try {
+      const handle = await fs.open(partial, 'wx', 0o400);
+      try {
+        await handle.writeFile(bytes);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.link(partial, path.join(checkpoints, name));
+    } finally {
+      await fs.rm(partial, { force: true });
+    }
+    await sync(checkpoints);
+    return { writeOnce: true };
+  };
+
+  const listCheckpoints = async () => {
+    const names = await fs.readdir(checkpoints).catch((error: unknown) => (isCode(error, 'ENOENT') ? [] : Promise.reject(error)));
+    return names.filter(isCheckpointName).sort();
+  };
+
+  return { upload, get, exists, ping, putCheckpoint, listCheckpoints };
 };

@@ -1,17 +1,16 @@
-import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import * as Minio from 'minio';
 import type { S3Config } from '../../config.js';
 import { DependencyFailure } from '../failures.js';
-import type { BlobStore } from './blob-store.js';
+import { BODY_PREFIX, type BlobStore } from './blob-store.js';
+import { abortStaleUploads, PART_SIZE, startUpload } from './s3-upload.js';
+import { s3Checkpoints } from './s3-checkpoints.js';
 
 const isMissing = (error: unknown): boolean => {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'NoSuchKey' || code === 'NotFound';
 };
-
-const PART_SIZE = 8 * 1024 * 1024;
 
 const unavailable = (what: string, cause: unknown): DependencyFailure =>
   new DependencyFailure({ dependency: 'object store', problem: 'unavailable' }, `the object store failed to ${what}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
@@ -54,7 +53,7 @@ export const s3BlobStore = async (settings: S3Config): Promise<BlobStore> => {
     secretKey: settings.secretKey,
     region,
     pathStyle: true,
-    // minio buffers one part in memory per upload: small parts keep a 500 MB push from costing 64 MB+ of RAM.
+    // For minio's own putObject of a stream, which buffers a part (bodies go up through s3-upload.ts instead).
     partSize: PART_SIZE,
     transport: transportWithTimeout(settings.useSSL, settings.timeoutMs),
   });
@@ -66,6 +65,9 @@ export const s3BlobStore = async (settings: S3Config): Promise<BlobStore> => {
     });
   }
 
+  // Best effort: a bucket lifecycle rule is the lasting answer, and start-up must not depend on this listing.
+  await abortStaleUploads(client, bucket, BODY_PREFIX).catch(() => 0);
+
   const exists = async (key: string): Promise<boolean> =>
     guarded('look up a body', () => client.statObject(bucket, key)).then(
       () => true,
@@ -75,18 +77,15 @@ export const s3BlobStore = async (settings: S3Config): Promise<BlobStore> => {
   return {
     exists,
     // Content-addressed: writing a key that exists rewrites the same bytes, so no round trip to check first.
-    put: async (key, filePath, size) => {
-      const body = createReadStream(filePath, { highWaterMark: 1 << 20 });
-      try {
-        await guarded('store a body', () => client.putObject(bucket, key, body, size, { 'Content-Type': 'application/json' }));
-      } finally {
-        body.destroy(); // a failed upload may never have read it: its descriptor would keep the deleted file's blocks
-      }
+    upload: (key, source) => {
+      const pending = startUpload(client, bucket, key, source);
+      return { commit: () => guarded('store a body', pending.commit), abandon: pending.abandon };
     },
     get: async (key) =>
       guarded('read a body', () => client.getObject(bucket, key)).catch((error: unknown) => (isMissing(error) ? null : Promise.reject(error))),
     ping: async () => {
       if (!(await bucketExists())) throw new Error(`bucket ${bucket} does not exist`);
     },
+    ...s3Checkpoints(client, bucket),
   };
 };
