@@ -87,19 +87,22 @@ export const serverLockCycle = (target: Target, stateName: (client: number) => s
 };
 
 export const FLOOR_TABLES = `
-  CREATE TABLE bench_floor_streams (id text PRIMARY KEY, version bigint NOT NULL);
   CREATE TABLE bench_floor_events (
     position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     stream   text NOT NULL,
-    data     jsonb NOT NULL
-  );`;
+    data     jsonb NOT NULL,
+    metadata jsonb NOT NULL
+  );
+  CREATE TABLE bench_floor_locks (stream text PRIMARY KEY, info jsonb NOT NULL);`;
 
-/** One short write transaction: the least an event-sourced lock or unlock must cost in PostgreSQL. */
-const floorTransaction = async (client: pg.Client, stream: string, data: string): Promise<void> => {
+const FLOOR_METADATA = JSON.stringify({ actor: 'token:bench', remote_address: '127.0.0.1', user_agent: 'Terraform/1.11.0', request_id: randomUUID() });
+
+/** One short write transaction: the least an event-sourced lock or unlock must cost in PostgreSQL (an event row, and the lock row it changes). */
+const floorTransaction = async (client: pg.Client, stream: string, data: string, lockRow: string): Promise<void> => {
   await client.query('BEGIN');
   try {
-    await client.query('UPDATE bench_floor_streams SET version = version + 1 WHERE id = $1', [stream]);
-    await client.query('INSERT INTO bench_floor_events (stream, data) VALUES ($1, $2::jsonb)', [stream, data]);
+    await client.query('INSERT INTO bench_floor_events (stream, data, metadata) VALUES ($1, $2::jsonb, $3::jsonb)', [stream, data, FLOOR_METADATA]);
+    await client.query(lockRow, lockRow.startsWith('DELETE') ? [stream] : [stream, data]);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -107,21 +110,20 @@ const floorTransaction = async (client: pg.Client, stream: string, data: string)
   }
 };
 
+const TAKE_LOCK = 'INSERT INTO bench_floor_locks (stream, info) VALUES ($1, $2::jsonb) ON CONFLICT (stream) DO UPDATE SET info = EXCLUDED.info';
+const RELEASE_LOCK = 'DELETE FROM bench_floor_locks WHERE stream = $1';
+
 /** The floor of a lock+unlock cycle: the same two transactions, sent straight to PostgreSQL. */
 export const floorLockCycle = (clients: readonly pg.Client[], stream: (client: number) => string) => async (client: number) => {
   const connection = clients[client];
   if (connection === undefined) throw new Error(`no pg client ${client}`);
   const data = lockInfoJson().toString('utf8');
-  await floorTransaction(connection, stream(client), data);
-  await floorTransaction(connection, stream(client), data);
+  await floorTransaction(connection, stream(client), data, TAKE_LOCK);
+  await floorTransaction(connection, stream(client), data, RELEASE_LOCK);
 };
 
-export const openFloorClients = async (url: string, count: number, streams: readonly string[]): Promise<pg.Client[]> => {
+export const openFloorClients = async (url: string, count: number): Promise<pg.Client[]> => {
   const clients = Array.from({ length: count }, () => new pg.Client({ connectionString: url }));
   await Promise.all(clients.map((client) => client.connect()));
-  const [first] = clients;
-  if (first !== undefined) {
-    await first.query('INSERT INTO bench_floor_streams (id, version) SELECT unnest($1::text[]), 0 ON CONFLICT DO NOTHING', [streams]);
-  }
   return clients;
 };

@@ -29,6 +29,8 @@ import { FLOOR_TABLES, floorLockCycle, openFloorClients, runLoad, serverLockCycl
 import { startServer, type ServerProcess } from './server-process.js';
 import { shapesBench, type ShapeResult } from './shapes-bench.js';
 import { measureValidator, type ValidatorResult } from './validator-bench.js';
+import { verifyBench, type VerifyBenchResult } from './verify-bench.js';
+import { migrate } from '../src/storage/postgres.js';
 import { MiB, num, ratio, table, times } from './stats.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -42,6 +44,7 @@ const SMALL = { bytes: 1 * MiB, warmup: 2, runs: 10, maxMs: 20_000, timeoutMs: 3
 const LARGE = { bytes: 100 * MiB, runs: 3, maxMs: 45_000, timeoutMs: 120_000 };
 const CLEANUP_MS = 20_000;
 const HISTORY_VERSIONS = 100_000;
+const VERIFY_EVENTS = 1_000_000;
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -119,6 +122,7 @@ const main = async () => {
   const dbName = `bench_${stamp}`;
   const serverBucket = `bench-server-${stamp}`;
   const floorBucket = `bench-floor-${stamp}`;
+  const verifyBucket = `bench-verify-${stamp}`;
   const benchUrl = new URL(databaseUrl);
   benchUrl.pathname = `/${dbName}`;
 
@@ -178,8 +182,7 @@ const main = async () => {
     const lockServerN = await measure(`lock+unlock, ${CONCURRENT} clients (server)`, server, () => runLoad(CONCURRENT, LOCK_MEASURE.many, serverCycleN), cycles);
     memoryAt('after lock+unlock cycles');
 
-    const streams = [...Array.from({ length: 1 }, (_, i) => lockName(1)(i)), ...Array.from({ length: CONCURRENT }, (_, i) => lockName(CONCURRENT)(i))];
-    floorClients.push(...(await openFloorClients(benchUrl.toString(), CONCURRENT, streams)));
+    floorClients.push(...(await openFloorClients(benchUrl.toString(), CONCURRENT)));
     const floorCycle1 = floorLockCycle(floorClients, lockName(1));
     const floorCycleN = floorLockCycle(floorClients, lockName(CONCURRENT));
     await measure('lock+unlock warm-up (floor)', null, async () => {
@@ -249,6 +252,15 @@ const main = async () => {
     const history = await measure(`history: ${HISTORY_VERSIONS} versions, replay and listing`, null, () =>
       historyBench(benchUrl.toString(), target, HISTORY_VERSIONS, log), () => 1);
 
+    // ---- e) verify of a 1,000,000-event ledger against its signed checkpoint ----
+    const verifyUrl = new URL(benchUrl);
+    verifyUrl.pathname = `/${dbName}_verify`;
+    const verify = await measure(`verify: ${VERIFY_EVENTS} events`, null, async () => {
+      await admin.query(`CREATE DATABASE ${dbName}_verify`);
+      await migrate(verifyUrl.toString(), () => undefined);
+      return verifyBench({ databaseUrl: verifyUrl.toString(), blobs: { ...s3, useSSL: false, region: 'us-east-1', bucket: verifyBucket, timeoutMs: 60_000 }, log, events: VERIFY_EVENTS });
+    }, () => 1);
+
     const finishedAt = new Date();
     const serverLogs = server.logLines();
     const report = {
@@ -277,6 +289,7 @@ const main = async () => {
         large: { bytes: largeSize, push: { server: pushLargeServer, floor: pushLargeFloor }, read: { server: readLargeServer, floor: readLargeFloor } },
       },
       history,
+      verify,
       validator,
       shapes,
       serverMemory: memory,
@@ -294,8 +307,10 @@ const main = async () => {
       (async () => {
         await db.end();
         await admin.query(`DROP DATABASE IF EXISTS ${dbName}`);
+        await admin.query(`DROP DATABASE IF EXISTS ${dbName}_verify`);
         await admin.end();
-        for (const bucket of [floorBucket, serverBucket]) {
+        for (const bucket of [floorBucket, serverBucket, verifyBucket]) {
+          if (!(await minio.bucketExists(bucket))) continue;
           const keys: string[] = [];
           for await (const item of minio.listObjectsV2(bucket, '', true)) if (typeof item.name === 'string') keys.push(item.name);
           if (keys.length > 0) await minio.removeObjects(bucket, keys);
@@ -317,6 +332,7 @@ type Report = {
   lock: Record<'server' | 'floor', Record<'oneClient' | 'concurrent', Measured<LoadResult>>>;
   body: Record<'small' | 'large', { bytes: number } & Record<'push' | 'read', Record<'server' | 'floor', Measured<BodyRuns>>>>;
   history: Measured<HistoryResult>;
+  verify: Measured<VerifyBenchResult>;
   validator: Measured<ValidatorResult[]>;
   shapes: Measured<ShapeResult[]>;
   serverMemory: { point: string; hwm: number; rss: number }[];
@@ -392,6 +408,16 @@ const printReport = (r: Report) => {
       rows.push([`  ${page.page}, p50 ms`, num(page.server.p50Ms), num(page.floor.p50Ms), times(ratio(page.server.p50Ms, page.floor.p50Ms))]);
       rows.push([`  ${page.page}, p99 ms`, num(page.server.p99Ms), num(page.floor.p99Ms), times(ratio(page.server.p99Ms, page.floor.p99Ms))]);
     }
+  }
+
+  const v = r.verify.result;
+  noteErrors('verify', r.verify);
+  if (v !== null) {
+    rows.push([`verify of ${v.events} events in ${v.streams} states against a signed checkpoint (floor: reading the rows)`]);
+    rows.push(['  verify, s', num(v.verifyMs / 1000), num(v.readFloorMs / 1000), times(ratio(v.verifyMs, v.readFloorMs))]);
+    rows.push(['  verify, events/s', num(v.eventsPerSecond), num((v.events / v.readFloorMs) * 1000), times(ratio(v.eventsPerSecond, (v.events / v.readFloorMs) * 1000))]);
+    rows.push(['  writing a checkpoint, s', num(v.checkpointMs / 1000)]);
+    if (v.problems.length > 0) errors.push(`verify found problems: ${v.problems.slice(0, 3).join('; ')}`);
   }
 
   noteErrors('validator', r.validator);
