@@ -16,13 +16,13 @@ t.test('several processes migrating one fresh database at once apply each migrat
   url.pathname = `/${name}`;
 
   const applied = await Promise.all([1, 2, 3, 4].map(() => migrate(url.toString(), () => undefined)));
-  const files = ['0001_event_store', '0002_read_models', '0003_access'];
-  t.same(applied.flat().sort(), files, 'each file applied by exactly one of them');
+  const files = ['0001_event_store', '0002_read_models', '0003_access', '0004_append_in_one_statement'];
+  t.strictSame(applied.flat().sort(), files, 'each file applied by exactly one of them');
 
   const db = new pg.Client(url.toString());
   await db.connect();
   t.teardown(() => db.end());
   const { rows } = await db.query('SELECT name FROM schema_migrations ORDER BY run_on, id');
-  t.same(rows.map((r) => r.name), files, 'recorded once each, in order');
-  t.same(await migrate(url.toString(), () => undefined), [], 'a later start has nothing to do');
+  t.strictSame(rows.map((r) => r.name), files, 'recorded once each, in order');
+  t.strictSame(await migrate(url.toString(), () => undefined), [], 'a later start has nothing to do');
 });
