@@ -35,14 +35,16 @@ BEGIN
 END
 $$;
 
--- Appends events to a stream if it is still at expected_version, and applies the row changes of the
--- inline projections, all in the caller's statement. Answers the events' global positions in stream
+-- Appends events to a stream if it is still at expected_version with the expected last hash (a
+-- snapshot cached before a failover or a restore may name a version the stream reached again by
+-- another history), and applies the row changes of the inline projections, all in the caller's statement. Answers the events' global positions in stream
 -- order, or NULL when another writer moved the stream first (the caller reloads and decides again).
 -- A concurrent writer waits on the streams row, then finds the version moved: no sequence number
 -- is taken and nothing is written.
 CREATE FUNCTION ledger_append(
   p_stream_id       text,
   p_expected        bigint,
+  p_previous_hash   text,   -- hash of the event at p_expected (ignored for a new stream)
   p_snapshot        jsonb,
   p_snapshot_schema integer,
   p_events          jsonb,  -- [{type, data, schema_version, hash}] in stream order
@@ -61,7 +63,8 @@ BEGIN
     ON CONFLICT (stream_id) DO NOTHING;
   ELSE
     UPDATE streams SET version = new_version, snapshot = p_snapshot, snapshot_schema = p_snapshot_schema, updated_at = now()
-    WHERE stream_id = p_stream_id AND version = p_expected;
+    WHERE stream_id = p_stream_id AND version = p_expected
+      AND EXISTS (SELECT FROM events WHERE stream_id = p_stream_id AND stream_version = p_expected AND hash = p_previous_hash);
   END IF;
   IF NOT FOUND THEN
     RETURN NULL;

@@ -5,7 +5,7 @@ import { discardBody, inspectBody, receiveBody, type Declared } from '../bodies/
 import { callerOf, type CommandMetadata } from '../commands/commands.js';
 import { isRetriedPush } from '../commands/decide.js';
 import type { CommandError } from '../commands/errors.js';
-import { handleCommand, precheckWrite } from '../commands/handler.js';
+import { confirmedState, handleCommand, precheckWrite } from '../commands/handler.js';
 import type { LedgerDeps } from './deps.js';
 import { headVersion, withInspectedBody } from './store-body.js';
 
@@ -31,7 +31,7 @@ export const pushState =
     const { sha256, size } = received.right;
     const pushed = (version: number): Pushed => ({ version, sha256, size });
     try {
-      const { state } = await deps.store.load(name);
+      const state = await confirmedState(deps.store, name, (current) => isRetriedPush(current, lockId, sha256));
       if (state.head !== null && isRetriedPush(state, lockId, sha256)) {
         const { version } = state.head;
         // Same bytes as the current version, so nothing to store; the Content-MD5 header is still checked.

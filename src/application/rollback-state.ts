@@ -48,8 +48,9 @@ export const rollbackState =
   (deps: LedgerDeps) =>
   async (name: string, request: RollbackRequest, metadata: CommandMetadata): Promise<E.Either<CommandError | BodyError, RolledBack>> => {
     const attempt = async (): Promise<E.Either<CommandError | BodyError, RolledBack>> => {
-      // Early refusals before the (possibly large) body is rewritten; the decider checks all again.
-      const { state } = await deps.store.load(name);
+      // Early refusals before the (possibly large) body is rewritten, from the database itself (not
+      // this process's cache, which may be behind); the decider checks all again.
+      const { state } = await deps.store.load(name, { fresh: true });
       const allowed = checkWriteLock(state, request.lockId, callerOf(metadata));
       if (E.isLeft(allowed)) return allowed;
       const entry = await findVersion(deps.db, name, request.version);

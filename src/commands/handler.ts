@@ -67,11 +67,21 @@ export const handleCommand = (store: EventStore) =>
   commandHandler<LedgerState, Command, StateEvent, DomainError>(store, (command, state, metadata) => decide(command, state, callerOf(metadata)), evolve);
 
 /**
+ * The stream's state for an answer given without appending (an early refusal, a retry found
+ * already done): a cached state that would give that answer is read again from the database first,
+ * since another process may have moved the stream.
+ */
+export const confirmedState = async <S, Ev extends LedgerEvent>(store: EventStore<S, Ev>, streamId: string, answers: (state: S) => boolean): Promise<S> => {
+  const loaded = await store.load(streamId);
+  return loaded.fresh || !answers(loaded.state) ? loaded.state : (await store.load(streamId, { fresh: true })).state;
+};
+
+/**
  * Refuses a write early (before a large body is uploaded) when the lock already forbids it.
- * Advisory only: the write is decided again inside its transaction.
+ * Advisory only: the write is decided again when it is appended.
  */
 export const precheckWrite =
   (store: EventStore) =>
   (streamId: string, lockId: string | null, caller: LockTaker | undefined): TE.TaskEither<DomainError, void> =>
   async () =>
-    checkWriteLock((await store.load(streamId)).state, lockId, caller);
+    checkWriteLock(await confirmedState(store, streamId, (state) => E.isLeft(checkWriteLock(state, lockId, caller))), lockId, caller);

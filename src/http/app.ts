@@ -1,5 +1,4 @@
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
-import * as E from 'fp-ts/lib/Either.js';
 import type { EventStore } from '../commands/ports.js';
 import type { LedgerEvent } from '../events/events.js';
 import type { LedgerDeps } from '../application/deps.js';
@@ -82,13 +81,15 @@ const lastResort =
     }
   };
 
-/** The access stream, telling `changed` after each append that succeeded. */
+/** The access stream, telling `changed` after each append, whatever came of it. */
 const forgettingAccess = <S, Ev extends LedgerEvent>(store: EventStore<S, Ev>, changed: () => void): EventStore<S, Ev> => ({
   load: store.load,
   append: async (loaded, request) => {
-    const appended = await store.append(loaded, request);
-    if (E.isRight(appended)) changed();
-    return appended;
+    try {
+      return await store.append(loaded, request);
+    } finally {
+      changed(); // also when the outcome is unknown (the connection dropped after the commit)
+    }
   },
 });
 

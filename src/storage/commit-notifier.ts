@@ -15,11 +15,20 @@ export const commitNotifier = (sql: SqlExecutor, onError: (error: Error) => void
   let sending = false;
   const send = async () => {
     sending = true;
-    while (due) {
-      due = false;
-      await sql.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(newest)]).catch(onError);
+    try {
+      while (due) {
+        due = false;
+        await sql.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(newest)]).catch((error: Error) => {
+          try {
+            onError(error);
+          } catch {
+            // A failing report must not stop the notifications.
+          }
+        });
+      }
+    } finally {
+      sending = false;
     }
-    sending = false;
   };
   return (position: number): void => {
     newest = Math.max(newest, position);

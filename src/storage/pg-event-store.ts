@@ -28,7 +28,7 @@ const LOAD: pg.QueryConfig = {
          WHERE s.stream_id = $1`,
 };
 
-const APPEND: pg.QueryConfig = { name: 'ledger_append', text: 'SELECT ledger_append($1, $2, $3, $4, $5, $6, $7, $8) AS positions' };
+const APPEND: pg.QueryConfig = { name: 'ledger_append', text: 'SELECT ledger_append($1, $2, $3, $4, $5, $6, $7, $8, $9) AS positions' };
 
 interface StreamRow {
   version: number;
@@ -64,10 +64,14 @@ export const pgStreamStore = <S, Ev extends LedgerEvent>(pool: pg.Pool, kind: St
     const snapshot = row.snapshot_schema === kind.snapshotSchema ? kind.snapshot.decode(row.snapshot) : undefined;
     if (snapshot !== undefined && E.isRight(snapshot)) return { streamId, state: snapshot.right, version: row.version, fresh: true, chain };
     // A snapshot of an older shape: fold the stream again (the next append writes a current one).
-    const events = (await readStreamEvents(pool, streamId)).map((e) => e.event);
-    const foreign = events.find((event) => !kind.owns(event));
-    if (foreign !== undefined) throw new Error(`stream ${streamId} holds a ${foreign.type} event, which does not belong there`);
-    return { streamId, state: (events as Ev[]).reduce(kind.evolve, kind.initial), version: events.length, fresh: true, chain };
+    // Version and chain head come from the events read, which may go past the row read above.
+    const recorded = await readStreamEvents(pool, streamId);
+    const last = recorded[recorded.length - 1];
+    if (last === undefined) throw new Error(`stream ${streamId} is at version ${row.version} but has no events`);
+    const foreign = recorded.find((e) => !kind.owns(e.event));
+    if (foreign !== undefined) throw new Error(`stream ${streamId} holds a ${foreign.event.type} event, which does not belong there`);
+    const state = recorded.map((e) => e.event as Ev).reduce(kind.evolve, kind.initial);
+    return { streamId, state, version: last.streamVersion, fresh: true, chain: { hash: last.hash, recordedAt: last.recordedAt } };
   };
 
   const load = async (streamId: string, loadOptions?: { readonly fresh?: boolean }): Promise<LoadedStream<S>> => {
@@ -112,7 +116,7 @@ export const pgStreamStore = <S, Ev extends LedgerEvent>(pool: pg.Pool, kind: St
     try {
       const { rows } = await pool.query<{ positions: unknown[] | null }>({
         ...APPEND,
-        values: [streamId, expected, JSON.stringify(stateAfter), kind.snapshotSchema, JSON.stringify(stored), JSON.stringify(metadata), recordedAt, JSON.stringify(changes)],
+        values: [streamId, expected, chain.hash, JSON.stringify(stateAfter), kind.snapshotSchema, JSON.stringify(stored), JSON.stringify(metadata), recordedAt, JSON.stringify(changes)],
       });
       positions = rows[0]?.positions ?? null;
     } catch (error) {

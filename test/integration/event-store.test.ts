@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import pg from 'pg';
 import t from 'tap';
-import { handleCommand } from '../../src/commands/handler.js';
+import { handleCommand, precheckWrite } from '../../src/commands/handler.js';
 import { initialState } from '../../src/commands/state.js';
 import { chainHash, GENESIS, GENESIS_HASH } from '../../src/events/hash-chain.js';
 import { ledgerStores } from '../../src/ledger-stores.js';
@@ -71,12 +71,17 @@ t.test('an append at a version the stream is no longer at is a conflict and writ
   await handleCommand(store)('s', { type: 'PushState', lockId: null, body: storedBody(1) }, metadata())();
   const meta = { actor: 'x', remote_address: null, user_agent: null, request_id: 'r' };
   const loaded = await store.load('s', { fresh: true });
-  for (const version of [0, 5]) {
+  const stale = [
+    ['at version 0', { ...loaded, version: 0 }],
+    ['at version 5', { ...loaded, version: 5 }],
+    ['at its version, but after another history (a failover lost the event cached)', { ...loaded, chain: { ...loaded.chain, hash: 'f'.repeat(64) } }],
+  ] as const;
+  for (const [what, stream] of stale) {
     const outcome = await store.append(
-      { ...loaded, version },
+      stream,
       { events: [{ type: 'StateLocked', data: { lock: { ID: 'late' }, taken_by: null } }], metadata: meta, recordedAt: new Date(), stateAfter: initialState },
     );
-    t.strictSame(outcome, E.left({ type: 'StreamVersionConflict', streamId: 's' }), `at version ${version}`);
+    t.strictSame(outcome, E.left({ type: 'StreamVersionConflict', streamId: 's' }), what);
   }
   t.strictSame((await eventsOf(pool, 's')).map((e) => e.type), ['StatePushed']);
   t.strictSame((await pool.query('SELECT name FROM state_locks')).rows, [], 'no projection applied either');
@@ -97,6 +102,18 @@ t.test('a writer whose stream moved reloads it and decides again', async (t) => 
   const refused = await first('s', { type: 'LockState', lock: lockM }, metadata())();
   t.strictSame(E.isLeft(refused) ? refused.left.type : refused, 'LockHeld', 'decided again from the reloaded stream: the lock is taken');
   t.strictSame((await eventsOf(pool, 's')).map((e) => [e.v, e.type]), [[1, 'StatePushed'], [2, 'StatePushed'], [3, 'StatePushed'], [4, 'StateLocked']]);
+});
+
+t.test('an early refusal of a write is never taken from a stale cache', async (t) => {
+  const { pool } = await freshDatabase(t);
+  const first = ledgerStores(pool).store;
+  const second = handleCommand(ledgerStores(pool).store);
+  t.ok(E.isRight(await handleCommand(first)('s', { type: 'PushState', lockId: null, body: storedBody(1) }, metadata())()), 'the first process caches the stream unlocked');
+  t.ok(E.isRight(await second('s', { type: 'LockState', lock: lockL }, metadata())()), 'another process locks it with L');
+  const caller = { actor: 'tester', subject: null };
+  t.strictSame(await precheckWrite(first)('s', 'L', caller)(), E.right(undefined), 'a push under L is let through: the database says L holds the lock');
+  const refused = await precheckWrite(first)('s', null, caller)();
+  t.strictSame(E.isLeft(refused) ? refused.left.type : refused, 'LockHeld', 'and one without the lock is refused');
 });
 
 t.test('a refusal decided from a stale cache is checked against the database first', async (t) => {
