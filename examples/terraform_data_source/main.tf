@@ -1,7 +1,7 @@
 # Keeps its own state ("example-reader") and reads the outputs of the
-# "example" state written by ../terraform_usage.
+# "example" state written by ../terraform_usage. Built-in only: no provider to download.
 terraform {
-  # Credentials come from TF_HTTP_USERNAME / TF_HTTP_PASSWORD (docker-compose.yml).
+  # Credentials come from TF_HTTP_USERNAME / TF_HTTP_PASSWORD (docker-compose.yml, from .env).
   backend "http" {
     address        = "http://state-ledger:8080/states/example-reader"
     lock_address   = "http://state-ledger:8080/states/example-reader/lock"
@@ -11,18 +11,28 @@ terraform {
   }
 }
 
-# TF_VAR_state_ledger_password overrides this default (docker-compose.yml sets it).
+# The server as this workspace reaches it (the compose network by default).
+variable "state_ledger_url" {
+  type    = string
+  default = "http://state-ledger:8080"
+}
+
+variable "state_ledger_username" {
+  type    = string
+  default = "admin"
+}
+
+# No default: docker-compose.yml sets TF_VAR_state_ledger_password from .env.
 variable "state_ledger_password" {
   type      = string
-  default   = "change-me"
   sensitive = true
 }
 
 data "terraform_remote_state" "usage" {
   backend = "http"
   config = {
-    address  = "http://state-ledger:8080/states/example"
-    username = "admin"
+    address  = "${var.state_ledger_url}/states/example"
+    username = var.state_ledger_username
     password = var.state_ledger_password
   }
 }

