@@ -39,7 +39,7 @@ const applyEvents = (version: number): StateEvent[] => {
   const lock = { ID: `lock-${version}`, Operation: 'OperationTypeApply', Who: 'bench@host' };
   const sha256 = version.toString(16).padStart(64, '0');
   return [
-    { type: 'StateLocked', data: { lock, taken_by: null } },
+    { type: 'StateLocked', data: { lock, taken_by: null, lease: null } },
     {
       type: 'StatePushed',
       data: {
@@ -47,6 +47,7 @@ const applyEvents = (version: number): StateEvent[] => {
         lock_id: lock.ID,
         lock_operation: lock.Operation,
         lock_who: lock.Who,
+        lease_until: null,
         blob_key: `sha256/${sha256.slice(0, 2)}/${sha256}`,
         sha256,
         md5: 'AAAAAAAAAAAAAAAAAAAAAA==',

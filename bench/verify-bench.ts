@@ -75,7 +75,7 @@ const storeBodies = async (blobs: BlobStore): Promise<Body[]> => {
 const nthEvent = (n: number, bodies: readonly Body[]): StateEvent => {
   const round = Math.floor(n / 3) + 1;
   const lock = { ID: `lock-${round}`, Operation: 'OperationTypeApply', Who: 'bench@host' };
-  if (n % 3 === 0) return { type: 'StateLocked', data: { lock, taken_by: { actor: 'bench', subject: null } } };
+  if (n % 3 === 0) return { type: 'StateLocked', data: { lock, taken_by: { actor: 'bench', subject: null }, lease: null } };
   if (n % 3 === 2) return { type: 'StateUnlocked', data: { lock_id: lock.ID } };
   const body = bodies[round % bodies.length] as Body;
   return {
@@ -85,6 +85,7 @@ const nthEvent = (n: number, bodies: readonly Body[]): StateEvent => {
       lock_id: lock.ID,
       lock_operation: lock.Operation,
       lock_who: lock.Who,
+      lease_until: null,
       blob_key: body.key,
       sha256: body.sha256,
       md5: null,

@@ -2,6 +2,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import path from 'node:path';
 import { decodeOidcIssuers, type OidcIssuer } from './identity/oidc-issuers.js';
+import { noPolicy, parseDuration, parseGlobPolicy, type GlobPolicy } from './policies/glob-policy.js';
+import { parseRetention, type Retention } from './retention/policy.js';
 
 /** Builds a codec for one environment variable; `expected` is what the error line says it wants. */
 const envVar = <A>(expected: string, parse: (raw: string) => A | undefined, fallback: A | undefined) =>
@@ -119,6 +121,12 @@ const EnvCodec = t.type({
   TLS_CLIENT_CA: text(),
   LEDGER_SIGNING_KEY: text(),
   CHECKPOINT_INTERVAL: integer(0, 7 * 86400, 300),
+  METRICS_PORT: integer(1, 65535),
+  LOCK_TTL: text(),
+  RETENTION: text(),
+  RETENTION_INTERVAL: integer(0, 7 * 86400, 3600),
+  GC_INTERVAL: integer(0, 7 * 86400, 86400),
+  GC_GRACE: text(),
 });
 
 /** Where the server's certificate and key are, and the CA that client certificates must chain to (none: no client certificates). */
@@ -172,6 +180,17 @@ export interface CheckpointSettings {
   readonly intervalMs: number;
 }
 
+/** Retention and garbage collection (see README "Retention"). */
+export interface RetentionSettings {
+  /** RETENTION: what each state keeps of its history; unset, everything. */
+  readonly policy: Retention;
+  /** How often the server prunes (RETENTION_INTERVAL) and sweeps the blob store (GC_INTERVAL); 0: never. */
+  readonly pruneIntervalMs: number;
+  readonly gcIntervalMs: number;
+  /** GC_GRACE: a blob no event refers to is deleted only once it is older than this. */
+  readonly gcGraceSeconds: number;
+}
+
 export interface PostgresSettings {
   readonly poolMax: number;
   readonly connectTimeoutMs: number;
@@ -204,7 +223,15 @@ export interface Config {
   /** Unset: plain HTTP. */
   readonly tls: TlsSettings | undefined;
   readonly checkpoints: CheckpointSettings;
+  /** A second port serving GET /metrics without authentication (on HOST); unset: only the main port's /metrics, for administrators. */
+  readonly metricsPort: number | undefined;
+  /** LOCK_TTL: each state's lock lease in seconds (null: none); unset, no lock has one. */
+  readonly lockLeases: GlobPolicy<number | null>;
+  readonly retention: RetentionSettings;
 }
+
+/** A lease as LOCK_TTL writes it: a duration, or `off` for states that must keep locks until released. */
+const leaseSetting = (raw: string): E.Either<string, number | null> => (raw === 'off' ? E.right(null) : parseDuration(raw));
 
 const SECRET = ['AUTH_USERS', 'DATABASE_URL', 'S3_ACCESS_KEY', 'S3_SECRET_KEY'];
 
@@ -229,8 +256,19 @@ export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> =
   if (s3Missing.length > 0) return E.left(s3Missing.map((name) => `${name} must be set when S3_ENDPOINT is set`));
   if ((v.TLS_CERT === undefined) !== (v.TLS_KEY === undefined)) return E.left(['TLS_CERT and TLS_KEY must be set together (the certificate and its private key, PEM files)']);
   if (v.TLS_CLIENT_CA !== undefined && v.TLS_CERT === undefined) return E.left(['TLS_CLIENT_CA needs TLS_CERT and TLS_KEY: client certificates are checked only over HTTPS']);
+  if (v.METRICS_PORT !== undefined && v.METRICS_PORT === (v.PORT ?? 8080)) {
+    return E.left([`METRICS_PORT must differ from PORT (${v.METRICS_PORT}): it serves the metrics without authentication, apart from the API`]);
+  }
   const issuers = v.OIDC_ISSUERS === undefined ? E.right([]) : decodeOidcIssuers(v.OIDC_ISSUERS);
   if (E.isLeft(issuers)) return E.left([`OIDC_ISSUERS: ${issuers.left}`]);
+  const leases = v.LOCK_TTL === undefined ? E.right(noPolicy) : parseGlobPolicy(v.LOCK_TTL, leaseSetting);
+  if (E.isLeft(leases)) return E.left([`LOCK_TTL must be a duration (2h), or GLOB=DURATION entries with an optional default, comma-separated (2h,team-a/**=30m,prod/*=off): ${leases.left}`]);
+  const retention = v.RETENTION === undefined ? E.right(noPolicy) : parseRetention(v.RETENTION);
+  if (E.isLeft(retention)) {
+    return E.left([`RETENTION must be off, a count (10), an age (90d) or both (50+90d), or GLOB=VALUE entries with an optional default, comma-separated (50+90d,prod/**=off,team-a/*=10): ${retention.left}`]);
+  }
+  const grace = v.GC_GRACE === undefined ? E.right(86400) : parseDuration(v.GC_GRACE);
+  if (E.isLeft(grace)) return E.left([`GC_GRACE must be a duration: ${grace.left}`]);
   return E.right({
     port: v.PORT ?? 8080,
     host: v.HOST ?? '127.0.0.1',
@@ -285,6 +323,14 @@ export const loadConfig = (env: NodeJS.ProcessEnv): E.Either<string[], Config> =
         generate: v.LEDGER_SIGNING_KEY === undefined || v.DATABASE_URL === undefined,
       },
       intervalMs: ms(v.CHECKPOINT_INTERVAL),
+    },
+    metricsPort: v.METRICS_PORT,
+    lockLeases: leases.right,
+    retention: {
+      policy: retention.right,
+      pruneIntervalMs: ms(v.RETENTION_INTERVAL),
+      gcIntervalMs: ms(v.GC_INTERVAL),
+      gcGraceSeconds: grace.right,
     },
   });
 };

@@ -30,35 +30,66 @@ export const ACCOUNT_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 /** Basic-auth user names that announce a token or a JWT in the password, never a user. */
 export const RESERVED_NAMES = ['token', 'oidc'];
 
-/** State-name characters plus `*` (any run of characters, `/` included). */
+/**
+ * State-name characters plus `*` (any run of characters within one `/`-separated segment) and
+ * `**` as a whole segment (any number of segments). `*` alone means every state.
+ */
 export const GLOB = /^[A-Za-z0-9._/*-]{1,256}$/;
 
-/** Whether `name` matches `glob`; linear in practice (the classic two-pointer match with one backtrack point). */
-export const globMatches = (glob: string, name: string): boolean => {
-  let g = 0;
-  let n = 0;
+/**
+ * The classic two-pointer wildcard match with one backtrack point, over any items: `wild` matches
+ * any run of items, `same` one item. Linear in practice, quadratic at worst, never exponential.
+ */
+const wildcardMatch = <T>(pattern: readonly T[], items: readonly T[], isWild: (p: T) => boolean, same: (p: T, item: T) => boolean): boolean => {
+  let p = 0;
+  let i = 0;
   let star = -1;
   let resume = 0;
-  while (n < name.length) {
-    if (g < glob.length && glob[g] !== '*' && glob[g] === name[n]) {
-      g++;
-      n++;
-    } else if (g < glob.length && glob[g] === '*') {
-      star = g++;
-      resume = n;
+  while (i < items.length) {
+    if (p < pattern.length && !isWild(pattern[p]!) && same(pattern[p]!, items[i]!)) {
+      p++;
+      i++;
+    } else if (p < pattern.length && isWild(pattern[p]!)) {
+      star = p++;
+      resume = i;
     } else if (star >= 0) {
-      g = star + 1;
-      n = ++resume;
+      p = star + 1;
+      i = ++resume;
     } else {
       return false;
     }
   }
-  while (glob[g] === '*') g++;
-  return g === glob.length;
+  while (p < pattern.length && isWild(pattern[p]!)) p++;
+  return p === pattern.length;
 };
 
-/** The glob as a SQL LIKE pattern (escape character `\`), so lists filter in the database. */
-export const globToLike = (glob: string): string => glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%');
+const chars = (s: string): string[] => [...s];
+/** `*` as any run of characters, `/` included: within a state name's segment, and in OIDC claim values (`repo:acme/*`). */
+const flatMatches = (glob: string, text: string): boolean => wildcardMatch(chars(glob), chars(text), (c) => c === '*', (a, b) => a === b);
+
+/** Whether `name` matches `glob`: segment by segment, `**` spanning segments, `*` within one. */
+export const globMatches = (glob: string, name: string): boolean =>
+  glob === '*' || wildcardMatch(glob.split('/'), name.split('/'), (segment) => segment === '**', flatMatches);
+
+/**
+ * The glob as an anchored PostgreSQL regular expression, so lists filter in the database.
+ * PostgreSQL's engine does not backtrack exponentially; in TypeScript, globMatches is used instead.
+ */
+export const globToRegex = (glob: string): string => {
+  if (glob === '*') return '^.*$';
+  // `**/**` means what `**` means; collapsed, a leading `**` is the only one a separator follows.
+  const segments = glob.split('/').filter((segment, i, all) => !(segment === '**' && all[i - 1] === '**'));
+  let pattern = '';
+  segments.forEach((segment, i) => {
+    if (segment === '**') {
+      pattern += i === 0 ? (segments.length === 1 ? '.*' : '(?:.*/)?') : '(?:/.*)?';
+      return;
+    }
+    const separator = i === 0 || (i === 1 && segments[0] === '**') ? '' : '/';
+    pattern += separator + segment.replace(/\./g, '\\.').replace(/\*+/g, '[^/]*');
+  });
+  return `^${pattern}$`;
+};
 
 /** Who a grant is for. OIDC subjects name an issuer and claims the token must carry (values may hold `*`). */
 export type Subject =
@@ -117,7 +148,8 @@ const subjectMatches = (subject: Subject, identity: Identity): boolean => {
         subject.claims.every(([claim, value]) => {
           // Own claims only: `toString` or `__proto__` must not be found on every object.
           const actual = Object.hasOwn(identity.claims, claim) ? identity.claims[claim] : undefined;
-          return typeof actual === 'string' && globMatches(value, actual);
+          // Claim values are no state names: `*` spans `/` there (`repo:acme/*`), as it always did.
+          return typeof actual === 'string' && flatMatches(value, actual);
         })
       );
   }

@@ -37,7 +37,7 @@ export const pushState =
         // Same bytes as the current version, so nothing to store; the Content-MD5 header is still checked.
         return E.map(() => pushed(version))(await inspectBody(received.right, declared));
       }
-      const stored = await withInspectedBody(deps.blobs, received.right, declared, async (stored) =>
+      const stored = await withInspectedBody(deps, received.right, declared, async (stored) =>
         // The version exists from now on, not from when its upload began.
         E.map(headVersion)(await handleCommand(deps.store)(name, { type: 'PushState', lockId, body: stored }, { ...metadata, now: new Date() })()),
       );

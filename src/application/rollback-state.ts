@@ -6,7 +6,8 @@ import { callerOf, type CommandMetadata, type RollbackTarget, type StoredBody } 
 import { checkWriteLock, rollbackSerial } from '../commands/decide.js';
 import type { CommandError } from '../commands/errors.js';
 import { handleCommand, type Handled } from '../commands/handler.js';
-import { findVersion, type VersionEntry } from '../projections/queries.js';
+import { findVersionRecord, prunedError, type VersionEntry } from '../projections/queries.js';
+import { claimBlob } from '../storage/blobs/blob-guards.js';
 import type { LedgerDeps } from './deps.js';
 import { headVersion, withStoredBody } from './store-body.js';
 
@@ -53,8 +54,10 @@ export const rollbackState =
       const { state } = await deps.store.load(name, { fresh: true });
       const allowed = checkWriteLock(state, request.lockId, callerOf(metadata));
       if (E.isLeft(allowed)) return allowed;
-      const entry = await findVersion(deps.db, name, request.version);
+      const entry = await findVersionRecord(deps.db, name, request.version);
       if (entry === undefined) return E.left({ type: 'VersionNotFound', version: request.version });
+      const pruned = prunedError(name, entry);
+      if (pruned !== undefined) return E.left(pruned);
       const target: RollbackTarget = { version: entry.version, serial: entry.serial, lineage: entry.lineage, encrypted: entry.encrypted };
       if (state.head !== null && state.head.lineage !== target.lineage && !request.force) {
         return E.left({ type: 'LineageMismatch', head: state.head.lineage, target: target.lineage });
@@ -66,10 +69,21 @@ export const rollbackState =
         E.map((handled: Handled) => ({ version: headVersion(handled), restored: target.version, serial }))(
           await handleCommand(deps.store)(name, { type: 'RollbackState', lockId: request.lockId, target, body, reason: request.reason, force: request.force }, { ...metadata, now: new Date() })(),
         );
-      if (serial === entry.serial) return run(storedBodyOf(entry));
+      if (serial === entry.serial) {
+        // The new version refers to the stored body as it is: claim its key before the event
+        // refers to it, then make sure retention did not remove it in the meantime.
+        await claimBlob(deps.db, entry.blob_key);
+        if (!(await deps.blobs.exists(entry.blob_key))) {
+          const now = await findVersionRecord(deps.db, name, request.version);
+          const gone = now === undefined ? undefined : prunedError(name, now);
+          if (gone !== undefined) return E.left(gone);
+          throw new Error(`blob ${entry.blob_key} of version ${entry.version} is missing from the blob store`);
+        }
+        return run(storedBodyOf(entry));
+      }
       const rewritten = await rewriteSerial(deps, entry, serial);
       if (E.isLeft(rewritten)) return rewritten;
-      return withStoredBody(deps.blobs, rewritten.right, run);
+      return withStoredBody(deps, rewritten.right, run);
     };
 
     let outcome = await attempt();

@@ -4,6 +4,14 @@ import { discardBody, inspectBody, type Declared, type IngestedState, type Recei
 import type { StoredBody } from '../commands/commands.js';
 import type { Handled } from '../commands/handler.js';
 import { blobKeyFor, type BlobStore } from '../storage/blobs/blob-store.js';
+import { claimBlob } from '../storage/blobs/blob-guards.js';
+import type { SqlExecutor } from '../storage/sql.js';
+
+/** Where a body goes: the blob store, and the database that guards its key against a concurrent deletion. */
+export interface BodyTarget {
+  readonly blobs: BlobStore;
+  readonly db: SqlExecutor;
+}
 
 const storedBody = (blobKey: string, body: IngestedState): StoredBody => ({
   blobKey,
@@ -22,9 +30,11 @@ const storedBody = (blobKey: string, body: IngestedState): StoredBody => ({
  * Writes an ingested body to the blob store under its content address (before any event refers
  * to it), runs `use` with its description, and removes the body's temporary file whatever happens.
  */
-export const withStoredBody = async <A>(blobs: BlobStore, ingested: IngestedState, use: (body: StoredBody) => Promise<A>): Promise<A> => {
+export const withStoredBody = async <A>({ blobs, db }: BodyTarget, ingested: IngestedState, use: (body: StoredBody) => Promise<A>): Promise<A> => {
   try {
     const blobKey = blobKeyFor(ingested.sha256);
+    // Claimed before the upload, so that retention cannot delete the key between upload and event (blob-guards.ts).
+    await claimBlob(db, blobKey);
     await blobs.upload(blobKey, ingested).commit();
     return await use(storedBody(blobKey, ingested));
   } finally {
@@ -39,12 +49,14 @@ export const withStoredBody = async <A>(blobs: BlobStore, ingested: IngestedStat
  * The caller removes the received body.
  */
 export const withInspectedBody = async <L, A>(
-  blobs: BlobStore,
+  { blobs, db }: BodyTarget,
   received: ReceivedBody,
   declared: Declared,
   use: (body: StoredBody) => Promise<E.Either<L, A>>,
 ): Promise<E.Either<BodyError | L, A>> => {
   const blobKey = blobKeyFor(received.sha256);
+  // The one extra round trip a push pays for retention: the key is claimed before any byte goes up (blob-guards.ts).
+  await claimBlob(db, blobKey);
   const upload = blobs.upload(blobKey, received);
   const inspected = await inspectBody(received, declared).catch(async (error: unknown) => {
     await upload.abandon();

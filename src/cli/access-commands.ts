@@ -184,7 +184,7 @@ export const registerAccessCommands = (program: Command, action: Action): void =
     .description('grant ROLE (outputs, read, write, admin) to SUBJECT on the states matching GLOB')
     .argument('<role>', 'outputs, read, write or admin')
     .argument('<subject>', 'user:NAME, token:NAME or oidc:ISSUER[:claim=value,...]')
-    .argument('<glob>', 'state names, * matching any run of characters (quote it in the shell)')
+    .argument('<glob>', 'state names: * matches within one /-separated segment, ** any number of segments, * alone every state (quote it in the shell)')
     .action(
       action(async (config, logger, role: string, subject: string, glob: string) => {
         const grant = await grantOf(config, role, subject, glob);

@@ -1,16 +1,24 @@
 #!/usr/bin/env node
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import * as E from 'fp-ts/lib/Either.js';
+import { pino } from 'pino';
 import { rollbackState } from '../application/rollback-state.js';
 import { loadConfig, type Config } from '../config.js';
 import { errorResponse } from '../http/errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { replay, type ReplayMode } from '../projections/replay.js';
-import { openDatabase, openRuntime } from '../runtime.js';
+import { openDatabase, openRuntime, type Runtime } from '../runtime.js';
+import { exclusively, type RetentionJob } from '../retention/exclusive.js';
+import { collectGarbage } from '../retention/gc.js';
+import { pruneLedger } from '../retention/prune.js';
+import { gcJson, gcText, pruneJson, pruneText } from '../retention/report.js';
 import { Refused } from '../refused.js';
 import { registerAccessCommands } from './access-commands.js';
+import { exportCommand } from './export-command.js';
+import { importCommand } from './import-command.js';
 import { progress } from './progress.js';
 import { serve } from './serve.js';
 import { verifyCommand } from './verify-command.js';
@@ -22,12 +30,19 @@ const configOrExit = (): Config => {
   process.exit(2);
 };
 
-/** Runs a command with the configuration and a logger; a failure prints one line and exits 1. */
+/** The package's version, read from package.json at run time (two levels above src/cli and dist/cli). */
+const packageVersion = (): string =>
+  (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/**
+ * Runs a command with the configuration and a logger; a failure prints one line and exits 1. A
+ * command whose stdout may carry data (export -) logs to stderr instead.
+ */
 const action =
-  <A extends unknown[]>(run: (config: Config, logger: Logger, ...args: A) => Promise<void>) =>
+  <A extends unknown[]>(run: (config: Config, logger: Logger, ...args: A) => Promise<void>, logTo: 'stdout' | 'stderr' = 'stdout') =>
   async (...args: A): Promise<void> => {
     const config = configOrExit();
-    const logger = createLogger(config.logLevel);
+    const logger = logTo === 'stdout' ? createLogger(config.logLevel) : pino({ level: config.logLevel, base: { service: 'state-ledger' } }, pino.destination(2));
     try {
       await run(config, logger, ...args);
     } catch (error) {
@@ -50,8 +65,14 @@ const instant = (value: string): Date => {
   return date;
 };
 
+const position = (value: string): number => {
+  if (!/^(0|[1-9]\d*)$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InvalidArgumentError('expected a global position (0, 1, 2, ...)');
+  return Number(value);
+};
+
 const program = new Command('state-ledger')
   .description('Event-sourced Terraform/OpenTofu http state backend.\nConfiguration comes from environment variables (see README).')
+  .version(packageVersion(), '-V, --version', 'print the version and exit')
   .showHelpAfterError();
 
 program
@@ -139,6 +160,78 @@ program
       }
     }),
   );
+
+program
+  .command('export')
+  .description('write the whole ledger (events, and every body they refer to) to FILE as one archive; `-` writes to stdout')
+  .argument('<file>', 'the archive to write (a new file), or - for stdout')
+  .option('--since <position>', 'only the events after this global position (the last_position of the previous archive) and the bodies they refer to', position)
+  .option('--allow-missing', 'write the archive even if bodies are missing from the blob store (listed in it as missing)')
+  .action(
+    action(
+      (config, logger, file: string, options: { since?: number; allowMissing?: boolean }) => exportCommand(config, logger, file, options, `state-ledger ${packageVersion()}`),
+      'stderr',
+    ),
+  );
+
+program
+  .command('import')
+  .description('load an archive of `export` into this ledger (a whole ledger into an empty one, an increment onto the ledger it continues), then rebuild the read models; `-` reads stdin')
+  .argument('<file>', 'the archive to read, or - for stdin')
+  .action(action((config, logger, file: string) => importCommand(config, logger, file)));
+
+const cliMetadata = () => ({ actor: `cli:${os.userInfo().username}`, remoteAddress: null, userAgent: 'state-ledger-cli', requestId: randomUUID(), now: new Date() });
+
+/** Runs a retention job under its cross-process lock; another process running it is a refusal, not a wait. */
+const retentionJob = async <A>(config: Config, logger: Logger, job: RetentionJob, work: (runtime: Runtime) => Promise<A>, print: (report: A) => string) => {
+  const runtime = await openRuntime(config, logger, job);
+  try {
+    const report = await exclusively(runtime.pool, job, () => work(runtime));
+    if (report === undefined) throw new Refused(`another process is running ${job} right now (a server on its schedule, or another command); try again later`);
+    process.stdout.write(print(report));
+  } finally {
+    await runtime.close();
+  }
+};
+
+/** A retention job as a command: `--dry-run` only reports, `--json` prints the report as JSON. */
+const retentionCommand = <R>(
+  job: 'prune' | 'gc',
+  description: string,
+  run: (config: Config, runtime: Runtime, dryRun: boolean) => Promise<R>,
+  report: { readonly json: (report: R) => unknown; readonly text: (report: R) => string },
+) =>
+  program
+    .command(job)
+    .description(description)
+    .option('--dry-run', `only print what would be ${job === 'prune' ? 'pruned and deleted' : 'deleted'}, and the bytes saved`)
+    .option('--json', 'print the report as JSON')
+    .action(
+      action((config, logger, options: { dryRun?: boolean; json?: boolean }) =>
+        retentionJob(
+          config,
+          logger,
+          job,
+          (runtime) => run(config, runtime, options.dryRun === true),
+          (result) => (options.json === true ? `${JSON.stringify(report.json(result))}\n` : report.text(result)),
+        ),
+      ),
+    );
+
+retentionCommand(
+  'prune',
+  'apply RETENTION: record every version no rule keeps as pruned (its metadata stays), then delete the bodies no kept version refers to',
+  (config, runtime, dryRun) =>
+    pruneLedger({ pool: runtime.pool, store: runtime.ledger.store, blobs: runtime.blobs }, config.retention.policy, { now: new Date(), dryRun, metadata: cliMetadata() }),
+  { json: pruneJson, text: pruneText },
+);
+
+retentionCommand(
+  'gc',
+  'delete the bodies no kept version refers to (left by failed or refused pushes, or by pruning) once older than GC_GRACE',
+  (config, runtime, dryRun) => collectGarbage({ pool: runtime.pool, blobs: runtime.blobs }, { now: new Date(), graceSeconds: config.retention.gcGraceSeconds, dryRun }),
+  { json: gcJson, text: gcText },
+);
 
 registerAccessCommands(program, action);
 

@@ -3,11 +3,15 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import { createApp } from '../http/app.js';
 import { createHttpServer, listenOn } from '../http/server.js';
+import { metricsApp } from '../http/metrics-routes.js';
+import { createMetrics } from '../observability/metrics.js';
+import { observedBlobStore } from '../storage/blobs/observed-blob-store.js';
 import type { Logger } from '../logger.js';
 import { describeBackends, openRuntime } from '../runtime.js';
 import { Refused } from '../refused.js';
 import { listenForEvents, type EventWakeups } from '../storage/event-wakeups.js';
 import { startCheckpointWriter, type CheckpointWriter } from '../storage/verify/checkpoint-writer.js';
+import { startRetentionSchedule, type RetentionSchedule } from '../retention/schedule.js';
 import { loadSigningKey } from '../storage/verify/signing-key.js';
 import { manageAccess } from '../application/manage-access.js';
 import { clientCertificateName, loadTls } from '../http/tls.js';
@@ -76,8 +80,18 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   const runtime = await openRuntime(config, logger, 'serve');
   let wakeups: EventWakeups | undefined;
   let server: http.Server | undefined;
+  let metricsServer: http.Server | undefined;
   let checkpoints: CheckpointWriter | undefined;
+  let retention: RetentionSchedule | undefined;
   try {
+    // The process's own registry (never prom-client's global one), and the blob store timed for it.
+    const metrics = createMetrics({
+      db: runtime.pool,
+      pool: runtime.pool,
+      processMetrics: true,
+      onSourceError: (source, error) => logger.warn({ source, err: error }, 'metrics of a failing source left out of a scrape'),
+    });
+    const blobs = observedBlobStore(runtime.blobs, metrics.blobs);
     const { key, created } = await loadSigningKey(config.checkpoints.signingKey);
     if (created) logger.info({ file: key.file, fingerprint: key.fingerprint }, 'generated the checkpoint signing key: keep a copy of its public key outside this machine (`state-ledger verify` prints it)');
     const issuers = await loadOidcIssuers(config);
@@ -89,6 +103,8 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
     wakeups = await listenForEvents(runtime.databaseUrl, logger);
     const app = createApp({
       ...runtime.ledger,
+      blobs,
+      metrics,
       users: config.users ?? new Map(),
       oidc: issuers.length === 0 ? undefined : oidcVerifier(issuers),
       ...(config.tls?.clientCaFile === undefined ? {} : { certificateName: clientCertificateName }),
@@ -97,6 +113,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
       allowedOrigins: config.allowedOrigins,
       trustProxy: config.trustProxy,
       wakeups,
+      leases: config.lockLeases,
     });
     server = createHttpServer(app, config.traffic, logger, tls);
     await listenOn(server, config.port, config.host);
@@ -104,8 +121,20 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
     process.stderr.write(`${banner(`${tls === undefined ? 'http' : 'https'}://${shownHost}:${port}`, first, config)}\n`);
     logger.info({ host: config.host, port }, 'listening');
-    checkpoints = startCheckpointWriter({ pool: runtime.pool, blobs: runtime.blobs, key, intervalMs: config.checkpoints.intervalMs, logger });
+    if (config.metricsPort !== undefined) {
+      metricsServer = createHttpServer(metricsApp(metrics, logger), config.traffic, logger);
+      await listenOn(metricsServer, config.metricsPort, config.host);
+      logger.info({ host: config.host, port: config.metricsPort }, 'serving GET /metrics without authentication');
+    }
+    checkpoints = startCheckpointWriter({ pool: runtime.pool, blobs, key, intervalMs: config.checkpoints.intervalMs, logger, onRun: (outcome) => metrics.run('checkpoint', outcome) });
+    retention = startRetentionSchedule(
+      { pool: runtime.pool, store: runtime.ledger.store, blobs },
+      { retention: config.retention.policy, pruneIntervalMs: config.retention.pruneIntervalMs, gcIntervalMs: config.retention.gcIntervalMs, graceSeconds: config.retention.gcGraceSeconds, logger },
+    );
   } catch (error) {
+    await retention?.stop().catch(() => undefined);
+    metricsServer?.close();
+    server?.close();
     await wakeups?.close().catch(() => undefined);
     await runtime.close();
     throw error;
@@ -126,12 +155,16 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   setTimeout(force('grace period over'), grace + 1000).unref();
 
   const checkpointsStopped = checkpoints.stop();
+  const retentionStopped = retention.stop();
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  metricsServer?.close();
+  metricsServer?.closeAllConnections();
   await atMost(left() / 2, wakeups.close()); // long polls answer now rather than at their deadline
   await atMost(left() * 0.6, stopped);
   server.closeAllConnections();
   await atMost(left() / 2, checkpointsStopped); // not behind a hung dependency: a checkpoint is written again next start
+  await atMost(left() / 2, retentionStopped); // an interrupted prune or gc is harmless: the next run finishes it
   await atMost(left(), runtime.close());
   logger.info('stopped');
   process.exit(0);

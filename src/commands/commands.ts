@@ -30,7 +30,8 @@ export interface RollbackTarget {
 }
 
 export type Command =
-  | { readonly type: 'LockState'; readonly lock: LockInfo }
+  /** leaseSeconds: the lease LOCK_TTL gives this state's locks; absent, the lock has none. */
+  | { readonly type: 'LockState'; readonly lock: LockInfo; readonly leaseSeconds?: number }
   /**
    * presented: the LockInfo the unlock request carries; null for Terraform's force-unlock (no
    * body). An unlock that does not carry the holder's own LockInfo, or that comes from another
@@ -38,6 +39,8 @@ export type Command =
    * someone else's lock: only callers that may force (mayForce) can do that.
    */
   | { readonly type: 'UnlockState'; readonly presented: LockInfo | null; readonly mayForce: boolean }
+  /** An administrator releasing whatever lock is held, saying why. */
+  | { readonly type: 'ReleaseLock'; readonly reason: string; readonly expectedId: string | null }
   | { readonly type: 'PushState'; readonly lockId: string | null; readonly body: StoredBody }
   | { readonly type: 'DeleteState'; readonly lockId: string | null }
   | {
@@ -49,7 +52,33 @@ export type Command =
       readonly reason: string;
       /** Restore even when the target's lineage differs from the head's. */
       readonly force: boolean;
-    };
+    }
+  /**
+   * An administrator keeping a version from retention. name: the state (for the answer's
+   * sentence); target: the version as the read model has it; prunedSeen: the stream's prune count
+   * when the target was read after it (LedgerState.pruned).
+   */
+  | { readonly type: 'PinVersion'; readonly name: string; readonly target: VersionFacts | null; readonly version: number; readonly reason: string; readonly prunedSeen: number }
+  | { readonly type: 'UnpinVersion'; readonly version: number }
+  /**
+   * Prune these versions' bodies under `policy` (as written in RETENTION). The candidates come from
+   * the read model, read after the stream's prune count `prunedSeen`; the decider keeps the
+   * current and the pinned versions whatever the candidates say.
+   */
+  | { readonly type: 'PruneVersions'; readonly name: string; readonly candidates: readonly PruneCandidate[]; readonly policy: string; readonly prunedSeen: number };
+
+/** What the read model says of one version, read by the edge for the decider (which keeps no set of pruned versions). */
+export interface VersionFacts {
+  readonly version: number;
+  /** When and by which policy its body was pruned; null while it is kept. */
+  readonly pruned: { readonly at: string; readonly policy: string } | null;
+}
+
+/** A version the edge found prunable under a policy, with the body it refers to. */
+export interface PruneCandidate {
+  readonly version: number;
+  readonly blobKey: string;
+}
 
 /**
  * The identity a lock is held by, as the decider compares it: the actor, and for OIDC the subject.
@@ -58,7 +87,13 @@ export type Command =
 export const callerOf = (metadata: CommandMetadata): LockTaker | undefined =>
   metadata.actor.startsWith('cli:') ? undefined : { actor: metadata.actor, subject: metadata.claims?.sub ?? null };
 
-/** Who asks, from where, and when: the decider never reads a clock. */
+/** What the decider knows of the request besides the command: who asks, and when (it never reads a clock). */
+export interface DecisionContext {
+  readonly caller: LockTaker | undefined;
+  readonly now: Date;
+}
+
+/** Who asks, from where, and when. */
 export interface CommandMetadata {
   readonly actor: string;
   readonly remoteAddress: string | null;

@@ -1,8 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
-import type { StateEvent } from '../events/events.js';
+import type { Lease, LockTaker, StateEvent } from '../events/events.js';
 import type { LockInfo } from '../events/lock-info.js';
-import type { LockTaker } from '../events/events.js';
-import type { Command, RollbackTarget, StoredBody } from './commands.js';
+import type { Command, DecisionContext, RollbackTarget, StoredBody } from './commands.js';
 import type { DomainError } from './errors.js';
 import { assertNever } from '../assert-never.js';
 import type { LedgerState } from './state.js';
@@ -57,14 +56,21 @@ const bodyFields = (body: StoredBody) => ({
   output_count: body.outputCount,
 });
 
-const versionFields = (state: LedgerState, lockId: string | null) => ({
+const leaseEndingIn = (seconds: number, now: Date): Lease => ({ seconds, until: new Date(now.getTime() + seconds * 1000).toISOString() });
+
+/** Whether the held lock's lease ended before `now`: it may then be taken over. */
+export const leaseExpired = (state: LedgerState, now: Date): boolean => state.lease !== null && Date.parse(state.lease.until) < now.getTime();
+
+/** A write under the held lock renews its lease (Terraform persists state every 20 s while it applies). */
+const versionFields = (state: LedgerState, lockId: string | null, now: Date) => ({
   version: state.lastVersion + 1,
   lock_id: lockId,
   lock_operation: state.lock?.Operation ?? null,
   lock_who: state.lock?.Who ?? null,
+  lease_until: state.lease !== null && lockId !== null ? leaseEndingIn(state.lease.seconds, now).until : null,
 });
 
-const decideRollback = (state: LedgerState, command: Extract<Command, { type: 'RollbackState' }>): Decision => {
+const decideRollback = (state: LedgerState, command: Extract<Command, { type: 'RollbackState' }>, now: Date): Decision => {
   const { target, body } = command;
   if (target.version < 1 || target.version > state.lastVersion) return E.left({ type: 'VersionNotFound', version: target.version });
   if (state.head !== null && state.head.lineage !== target.lineage && !command.force) {
@@ -76,7 +82,7 @@ const decideRollback = (state: LedgerState, command: Extract<Command, { type: 'R
       {
         type: 'StateRolledBack',
         data: {
-          ...versionFields(state, command.lockId),
+          ...versionFields(state, command.lockId, now),
           ...bodyFields(body),
           from_version: state.head?.version ?? null,
           to_version: target.version,
@@ -96,14 +102,55 @@ const none: Decision = E.right([]);
 const isHoldersOwn = (presented: LockInfo, holder: LockInfo): boolean =>
   (['Operation', 'Info', 'Who', 'Version', 'Created', 'Path'] as const).every((field) => (presented[field] ?? '') === (holder[field] ?? ''));
 
-export const decide = (command: Command, state: LedgerState, caller?: LockTaker): Decision => {
+const decideLock = (state: LedgerState, command: Extract<Command, { type: 'LockState' }>, { caller, now }: DecisionContext): Decision => {
+  const lease = command.leaseSeconds === undefined ? null : leaseEndingIn(command.leaseSeconds, now);
+  const locked: StateEvent = { type: 'StateLocked', data: { lock: command.lock, taken_by: caller ?? null, lease } };
+  if (state.lock === null) return E.right([locked]);
+  // The same ID again, from the same identity, is a retry whose response was lost: the caller holds it already.
+  if (state.lock.ID === command.lock.ID && heldBy(state, caller)) return none;
+  if (state.lease !== null && leaseExpired(state, now)) {
+    return E.right([{ type: 'LockExpired', data: { lock: state.lock, taken_by: state.lockTakenBy, lease_until: state.lease.until } }, locked]);
+  }
+  return E.left({ type: 'LockHeld', holder: state.lock });
+};
+
+/** The facts a retention command carries were read before another prune: the edge reads them again. */
+const staleFacts = (state: LedgerState, prunedSeen: number, name: string): DomainError | undefined =>
+  prunedSeen === state.pruned ? undefined : { type: 'PruneStale', name };
+
+const decidePin = (state: LedgerState, command: Extract<Command, { type: 'PinVersion' }>): Decision => {
+  const { version, target } = command;
+  if (version < 1 || version > state.lastVersion || target === null || target.version !== version) return E.left({ type: 'VersionNotFound', version });
+  const stale = staleFacts(state, command.prunedSeen, command.name);
+  if (stale !== undefined) return E.left(stale);
+  if (target.pruned !== null) return E.left({ type: 'VersionPruned', name: command.name, version, prunedAt: target.pruned.at, policy: target.pruned.policy });
+  if (state.pinned.includes(version)) return none; // pinned already (a retried pin): the first reason stands
+  return E.right([{ type: 'VersionPinned', data: { version, reason: command.reason } }]);
+};
+
+/**
+ * Prunes the candidates the edge found under a policy, except what is always kept: the current
+ * version and the pinned ones. Each version is pruned once: the facts were read after exactly
+ * `prunedSeen` prunes, so a second run from the same (now stale) facts is refused, not repeated.
+ */
+const decidePrune = (state: LedgerState, command: Extract<Command, { type: 'PruneVersions' }>): Decision => {
+  const stale = staleFacts(state, command.prunedSeen, command.name);
+  if (stale !== undefined) return E.left(stale);
+  const seen = new Set<number>();
+  const events: StateEvent[] = [];
+  for (const { version, blobKey } of command.candidates) {
+    if (version < 1 || version > state.lastVersion || version === state.head?.version || state.pinned.includes(version) || seen.has(version)) continue;
+    seen.add(version);
+    events.push({ type: 'VersionPruned', data: { version, blob_key: blobKey, policy: command.policy } });
+  }
+  return E.right(events);
+};
+
+export const decide = (command: Command, state: LedgerState, context: DecisionContext): Decision => {
+  const { caller, now } = context;
   switch (command.type) {
-    case 'LockState': {
-      if (state.lock === null) return E.right([{ type: 'StateLocked', data: { lock: command.lock, taken_by: caller ?? null } }]);
-      // The same ID again, from the same identity, is a retry whose response was lost: the caller holds it already.
-      if (state.lock.ID === command.lock.ID && heldBy(state, caller)) return none;
-      return E.left({ type: 'LockHeld', holder: state.lock });
-    }
+    case 'LockState':
+      return decideLock(state, command, context);
     case 'UnlockState': {
       if (state.lock === null) return none; // a retried unlock
       const { presented } = command;
@@ -116,20 +163,32 @@ export const decide = (command: Command, state: LedgerState, caller?: LockTaker)
       if (presented !== null && heldBy(state, caller) && isHoldersOwn(presented, state.lock)) return E.right([{ type: 'StateUnlocked', data: { lock_id: presented.ID } }]);
       // No body (Terraform's force-unlock) or only the ID (OpenTofu's): releasing someone else's lock.
       if (!command.mayForce) return E.left({ type: 'ForceUnlockForbidden', holder: state.lock });
-      return E.right([{ type: 'LockForceReleased', data: { lock: state.lock } }]);
+      return E.right([{ type: 'LockForceReleased', data: { lock: state.lock, reason: null } }]);
     }
+    case 'ReleaseLock':
+      if (state.lock === null) return none;
+      if (command.expectedId !== null && command.expectedId !== state.lock.ID) return E.left({ type: 'LockMismatch', holder: state.lock });
+      return E.right([{ type: 'LockForceReleased', data: { lock: state.lock, reason: command.reason } }]);
     case 'PushState':
       // Checked before the lock: the retry's first attempt was stored, whatever happened to the lock since.
       if (isRetriedPush(state, command.lockId, command.body.sha256)) return none;
       return E.map((): StateEvent[] => [
-        { type: 'StatePushed', data: { ...versionFields(state, command.lockId), ...bodyFields(command.body) } },
+        { type: 'StatePushed', data: { ...versionFields(state, command.lockId, now), ...bodyFields(command.body) } },
       ])(checkWriteLock(state, command.lockId, caller));
     case 'DeleteState':
       return E.map((): StateEvent[] =>
         state.head === null ? [] : [{ type: 'StateDeleted', data: { version: state.head.version, lock_id: command.lockId } }],
       )(checkWriteLock(state, command.lockId, caller));
     case 'RollbackState':
-      return E.flatMap(checkWriteLock(state, command.lockId, caller), () => decideRollback(state, command));
+      return E.flatMap(checkWriteLock(state, command.lockId, caller), () => decideRollback(state, command, now));
+    // Pins and prunes change no body and no lock: they are not writes under the lock.
+    case 'PinVersion':
+      return decidePin(state, command);
+    case 'UnpinVersion':
+      if (command.version < 1 || command.version > state.lastVersion) return E.left({ type: 'VersionNotFound', version: command.version });
+      return state.pinned.includes(command.version) ? E.right([{ type: 'VersionUnpinned', data: { version: command.version } }]) : none;
+    case 'PruneVersions':
+      return decidePrune(state, command);
     default:
       return assertNever(command);
   }

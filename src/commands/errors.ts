@@ -17,7 +17,11 @@ export type DomainError =
   /** The restored version would need a serial above the largest integer Terraform's JSON numbers hold exactly. */
   | { readonly type: 'SerialExhausted'; readonly serial: number }
   /** The head moved while the rollback's body was prepared: prepare it again. */
-  | { readonly type: 'RollbackStale'; readonly expectedSerial: number };
+  | { readonly type: 'RollbackStale'; readonly expectedSerial: number }
+  /** The version's body was removed by a retention policy: its metadata remains, its bytes do not (410). */
+  | { readonly type: 'VersionPruned'; readonly name: string; readonly version: number; readonly prunedAt: string; readonly policy: string }
+  /** Another prune ran since the facts this command carries were read: read them again. */
+  | { readonly type: 'PruneStale'; readonly name: string };
 
 /** The stream kept moving under us for every attempt. */
 export interface ConcurrencyConflict {

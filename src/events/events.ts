@@ -31,16 +31,28 @@ const VersionFields = t.type({
   lock_id: nullable(t.string),
   lock_operation: nullable(t.string),
   lock_who: nullable(t.string),
+  /** A write by the holder renews the lock's lease: its new end (RFC 3339), null when the lock has no lease. */
+  lease_until: nullable(t.string),
 });
 
 /** Who took a lock: only that identity may write under it or release it as its own. */
 export const LockTakerCodec = t.type({ actor: t.string, subject: nullable(t.string) });
 export type LockTaker = t.TypeOf<typeof LockTakerCodec>;
 
+/**
+ * A lock's lease (LOCK_TTL): past `until` the lock may be taken over by another lock, until then
+ * nobody else may; the holder's writes renew it by `seconds`. Expiry breaks nothing by itself.
+ */
+export const LeaseCodec = t.type({ seconds: t.number, until: t.string });
+export type Lease = t.TypeOf<typeof LeaseCodec>;
+
 /** taken_by is null for locks recorded before identities (see upcasters.ts): any caller with the ID counts as their holder. */
-const StateLockedData = t.type({ lock: LockInfoCodec, taken_by: nullable(LockTakerCodec) });
+const StateLockedData = t.type({ lock: LockInfoCodec, taken_by: nullable(LockTakerCodec), lease: nullable(LeaseCodec) });
 const StateUnlockedData = t.type({ lock_id: t.string });
-const LockForceReleasedData = t.type({ lock: LockInfoCodec });
+/** reason: what the administrator gave (DELETE /states/NAME/lock); null for a protocol force-unlock. */
+const LockForceReleasedData = t.type({ lock: LockInfoCodec, reason: nullable(t.string) });
+/** A lock whose lease had ended, taken over by another lock (the StateLocked that follows it). */
+const LockExpiredData = t.type({ lock: LockInfoCodec, taken_by: nullable(LockTakerCodec), lease_until: t.string });
 const StatePushedData = t.intersection([VersionFields, BodyFields]);
 const StateDeletedData = t.type({ version: t.number, lock_id: nullable(t.string) });
 const StateRolledBackData = t.intersection([
@@ -55,13 +67,27 @@ const StateRolledBackData = t.intersection([
   }),
 ]);
 
+/** An administrator keeps a version from retention, saying why (the actor is in the metadata). */
+const VersionPinnedData = t.type({ version: t.number, reason: t.string });
+const VersionUnpinnedData = t.type({ version: t.number });
+/**
+ * A retention policy removed a version's body: its events and metadata stay. blob_key: the body
+ * the version referred to (deleted once no kept version of any state refers to it); policy: the
+ * RETENTION rule that pruned it, as written (`team-a/*=10`).
+ */
+const VersionPrunedData = t.type({ version: t.number, blob_key: t.string, policy: t.string });
+
 export const eventDataCodecs = {
   StateLocked: StateLockedData,
   StateUnlocked: StateUnlockedData,
   LockForceReleased: LockForceReleasedData,
+  LockExpired: LockExpiredData,
   StatePushed: StatePushedData,
   StateDeleted: StateDeletedData,
   StateRolledBack: StateRolledBackData,
+  VersionPinned: VersionPinnedData,
+  VersionUnpinned: VersionUnpinnedData,
+  VersionPruned: VersionPrunedData,
 } as const;
 
 type Codecs = typeof eventDataCodecs;
@@ -122,7 +148,12 @@ export const lockIdOf = (event: LedgerEvent): string | null => {
   switch (event.type) {
     case 'StateLocked':
     case 'LockForceReleased':
+    case 'LockExpired':
       return event.data.lock.ID;
+    case 'VersionPinned':
+    case 'VersionUnpinned':
+    case 'VersionPruned':
+      return null;
     default:
       return event.data.lock_id;
   }

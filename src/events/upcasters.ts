@@ -10,15 +10,27 @@ type Upcaster = (data: EventData) => EventData;
 
 /** The schema version each event type is written in today (1 when it never changed). */
 const CURRENT: Readonly<Record<string, number>> = {
-  StateLocked: 2,
+  StateLocked: 3,
+  LockForceReleased: 2,
+  StatePushed: 2,
+  StateRolledBack: 2,
 };
+
+// Shape 1 of writes predates lock leases.
+const withoutLeaseRenewal: Upcaster = (data) => ({ ...data, lease_until: null });
 
 /** UPCASTERS[type][n] turns shape n into shape n + 1. */
 const UPCASTERS: Readonly<Record<string, Readonly<Record<number, Upcaster>>>> = {
   StateLocked: {
     // Shape 1 had no taken_by for locks recorded before identities existed.
     1: (data) => ({ ...data, taken_by: data.taken_by ?? null }),
+    // Shape 2 predates lock leases.
+    2: (data) => ({ ...data, lease: null }),
   },
+  // Shape 1 predates the reason an administrator gives.
+  LockForceReleased: { 1: (data) => ({ ...data, reason: null }) },
+  StatePushed: { 1: withoutLeaseRenewal },
+  StateRolledBack: { 1: withoutLeaseRenewal },
 };
 
 export const currentSchemaVersion = (type: string): number => CURRENT[type] ?? 1;

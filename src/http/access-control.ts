@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import * as E from 'fp-ts/lib/Either.js';
-import { atLeast, globToLike, roleOn, type Role } from '../access/roles.js';
+import { atLeast, globToRegex, roleOn, type Role } from '../access/roles.js';
 import { mayManageAccess, type Principal } from '../identity/authenticate.js';
 import type { Logger } from '../logger.js';
 import { decodeStateParams } from './codecs.js';
@@ -11,9 +11,9 @@ export const principalOf = (res: Response): Principal => res.locals.principal as
 /** The caller's role on the state of this request, as requireRole found it. */
 export const roleOf = (res: Response): Role | undefined => res.locals.role as Role | undefined;
 
-/** SQL LIKE patterns of the states the caller holds at least `least` on: lists filter with them in the database. */
+/** PostgreSQL regular expressions of the states the caller holds at least `least` on: lists filter with them in the database. */
 export const visiblePatterns = (principal: Principal, least: Role = 'read'): string[] =>
-  principal.grants.filter((grant) => atLeast(grant.role, least)).map((grant) => globToLike(grant.glob));
+  principal.grants.filter((grant) => atLeast(grant.role, least)).map((grant) => globToRegex(grant.glob));
 
 /** Every refusal on the grounds of role is logged: who, which state, what it needed and had. */
 export const logDenial = (logger: Logger, req: Request, res: Response, needed: string, state: string | null, has: Role | undefined = roleOf(res)): void =>

@@ -5,6 +5,10 @@ import type { LedgerDeps } from '../application/deps.js';
 import type { TrafficLimits, Users } from '../config.js';
 import type { Logger } from '../logger.js';
 import { timerWakeups, type EventWakeups } from '../storage/event-wakeups.js';
+import { observeCommands } from '../commands/handler.js';
+import type { LedgerMetrics } from '../observability/metrics.js';
+import { accessLog, measureRequests } from './access-log.js';
+import { metricsRoutes, recordRequests } from './metrics-routes.js';
 import { faultOf } from '../storage/failures.js';
 import { auditRoutes } from './audit-routes.js';
 import { authentication } from './auth.js';
@@ -16,8 +20,12 @@ import type { OidcVerifier } from '../identity/oidc.js';
 import { badRequest, failureResponse, sendError, sendResponse } from './errors.js';
 import { closeIfBodyUnread, refuseEncodedBodies, refuseForeignOrigins, securityHeaders, strictQuery, wellFormedRequest } from './guards.js';
 import { healthRoutes } from './health.js';
+import { openApiRoutes } from './openapi.js';
 import { historyRoutes } from './history-routes.js';
 import { protocolRoutes } from './protocol-routes.js';
+import { locksRoutes } from './locks-routes.js';
+import { nestedStateNames } from './nested-names.js';
+import { noPolicy, type GlobPolicy } from '../policies/glob-policy.js';
 import { requestId } from './request-context.js';
 import { stateRoutes } from './state-routes.js';
 
@@ -36,6 +44,10 @@ export interface AppDeps extends LedgerDeps {
   readonly trustProxy?: string | undefined;
   /** Wakes long polls of the global feed; without it they re-read on a timer. */
   readonly wakeups?: EventWakeups;
+  /** LOCK_TTL: the lease of each state's locks, in seconds; unset, locks have none. */
+  readonly leases?: GlobPolicy<number | null>;
+  /** Counts requests and commands and serves GET /metrics to administrators; none: no metrics. */
+  readonly metrics?: LedgerMetrics | undefined;
 }
 
 /** body-parser's and express's own 4xx errors, in words instead of their internal type names. */
@@ -93,13 +105,20 @@ const forgettingAccess = <S, Ev extends LedgerEvent>(store: EventStore<S, Ev>, c
   },
 });
 
-export const createApp = (deps: AppDeps): express.Express => {
+export const createApp = (appDeps: AppDeps): express.Express => {
+  const { metrics } = appDeps;
+  // Commands run on these stores tell the metrics how they ended (the handler's observer port).
+  const deps: AppDeps = metrics === undefined ? appDeps : { ...appDeps, store: observeCommands(appDeps.store, metrics.commands) };
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag'); // we set content ETags ourselves
   if (deps.trustProxy !== undefined) app.set('trust proxy', /^\d+$/.test(deps.trustProxy) ? Number(deps.trustProxy) : deps.trustProxy);
-  app.use(requestId, closeIfBodyUnread, securityHeaders, wellFormedRequest);
+  // Measured and logged from the first byte: every refusal below is in the access log and the metrics.
+  app.use(requestId, measureRequests, accessLog(deps.logger));
+  if (metrics !== undefined) app.use(recordRequests(metrics));
+  app.use(closeIfBodyUnread, securityHeaders, wellFormedRequest);
   app.use(healthRoutes({ ...deps, readyTimeoutMs: deps.traffic.readyTimeoutMs }));
+  app.use(openApiRoutes()); // the API's description: no secrets, no authentication
   app.use(refuseForeignOrigins(deps.allowedOrigins ?? []), refuseEncodedBodies, strictQuery);
   const authenticate = authenticator({
     sql: deps.db,
@@ -115,10 +134,14 @@ export const createApp = (deps: AppDeps): express.Express => {
       ...(deps.certificateName === undefined ? {} : { certificateName: deps.certificateName }),
     }),
   );
+  if (metrics !== undefined) app.use(metricsRoutes(metrics, deps.logger));
   // The protocol first: it carries nearly all the traffic, and no other route shares its paths and methods.
-  app.use(protocolRoutes(deps));
-  app.use(accessRoutes({ ...deps, access: manageAccess(forgettingAccess(deps.accessStore, authenticate.accessChanged)) }));
+  app.use(nestedStateNames);
+  app.use(protocolRoutes({ ...deps, leases: deps.leases ?? noPolicy }));
+  const accessStore = forgettingAccess(deps.accessStore, authenticate.accessChanged);
+  app.use(accessRoutes({ ...deps, access: manageAccess(metrics === undefined ? accessStore : observeCommands(accessStore, metrics.commands)) }));
   app.use(stateRoutes(deps));
+  app.use(locksRoutes(deps));
   app.use(outputsRoutes(deps));
   app.use(historyRoutes(deps));
   app.use(auditRoutes({ ...deps, wakeups: deps.wakeups ?? timerWakeups }));

@@ -3,9 +3,9 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { LedgerDeps } from '../application/deps.js';
 import { publicAccessData } from '../events/access-events.js';
 import { isStateEvent, lockIdOf, type RecordedEvent } from '../events/events.js';
-import { globalFeed, stateKnown, streamEvents } from '../storage/event-reads.js';
+import { globalFeed, presentPosition, stateKnown, streamEvents } from '../storage/event-reads.js';
 import type { EventWakeups } from '../storage/event-wakeups.js';
-import { decodeEventsQuery, decodeRequest, decodeStateParams } from './codecs.js';
+import { decodeEventsQuery, decodeFeedQuery, decodeRequest, decodeStateParams } from './codecs.js';
 import { notFound, sendError } from './errors.js';
 import { principalOf, requireRole, visiblePatterns } from './access-control.js';
 import { mayManageAccess } from '../identity/authenticate.js';
@@ -67,26 +67,20 @@ export const auditRoutes = ({ db, wakeups, logger }: LedgerDeps & { readonly wak
   });
 
   router.get('/events', async (req, res) => {
-    const decoded = decodeEventsQuery(req.query);
+    const decoded = decodeFeedQuery(req.query);
     if (E.isLeft(decoded)) return sendError(res, decoded.left);
     const query = decoded.right;
-    const after = query.after ?? 0;
     const principal = principalOf(res);
-    const page = { after, limit: pageSize(query.limit), visible: { states: visiblePatterns(principal), access: mayManageAccess(principal) } };
-    // ?wait=S: a long poll that answers as soon as there is something after the cursor.
+    const visible = { states: visiblePatterns(principal), access: mayManageAccess(principal) };
+    const after = query.after === 'now' ? await presentPosition(db) : (query.after ?? 0);
+    const page = { after, limit: pageSize(query.limit), visible };
+    // ?wait=S: a long poll that answers as soon as there is something after the cursor, also a
+    // cursor the feed has not reached yet (an empty page keeps it: the client asks again with it).
     const deadline = Date.now() + (query.wait ?? 0) * 1000;
     let events = await globalFeed(db, page);
-    while (Array.isArray(events) && events.length === 0 && Date.now() < deadline && !req.socket.destroyed) {
+    while (events.length === 0 && Date.now() < deadline && !req.socket.destroyed) {
       await wakeups.next(Math.min(BACKSTOP_MS, deadline - Date.now()));
       events = await globalFeed(db, page);
-    }
-    if (events === 'unknown cursor') return sendError(res, notFound(`there is no event at position ${after}`));
-    if (events === 'cursor not final') {
-      return sendError(res, {
-        type: 'Conflict',
-        code: 'cursor_not_final',
-        message: `the feed has not reached position ${after} yet (an older transaction is still running); retry shortly, or follow the feed's own next`,
-      });
     }
     if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
     res.json({ events: events.map(eventJson), next: events[events.length - 1]?.position ?? after });

@@ -2,17 +2,17 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { isStorable } from '../events/storable-string.js';
+import { isStateName, STATE_NAME_RULE, stateNameProblem } from '../events/state-name.js';
 import { parseInstant } from '../instant.js';
 
 export { parseInstant };
 import { badRequest, type RequestError } from './errors.js';
 
-const STATE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 interface StateNameBrand {
   readonly StateName: unique symbol;
 }
-export const StateName = t.brand(t.string, (s): s is t.Branded<string, StateNameBrand> => STATE_NAME.test(s), 'StateName');
+export const StateName = t.brand(t.string, (s): s is t.Branded<string, StateNameBrand> => isStateName(s), 'StateName');
 export type StateName = t.TypeOf<typeof StateName>;
 
 interface NonEmptyBrand {
@@ -64,11 +64,21 @@ const Format = t.keyof({ json: null, table: null });
 
 export const VersionsQuery = t.partial({ limit: PositiveIntFromString, before: PositiveIntFromString, at: InstantFromString, format: Format });
 export const AtQuery = t.partial({ at: InstantFromString });
+export const FormatQuery = t.partial({ format: Format });
+
+const NAME_PREFIX = /^[A-Za-z0-9._/-]{0,512}$/;
+/** `GET /states?prefix=team-a/`: one subtree of nested names. */
+export const StatesQuery = t.partial({ prefix: t.refinement(t.string, (s) => NAME_PREFIX.test(s), 'NamePrefix') });
+
+/** DELETE /states/:name/lock: an administrator releasing a lock; ID guards against releasing a lock taken since. */
+export const ReleaseBody = t.intersection([t.type({ reason: NonEmptyString }), t.partial({ ID: NonEmptyString })]);
 /** Seconds a global-feed read may wait for new events (a long poll). */
 export const MAX_WAIT_SECONDS = 60;
 const WaitSeconds = t.refinement(NonNegativeIntFromString, (n) => n <= MAX_WAIT_SECONDS, 'WaitSeconds');
 
 export const EventsQuery = t.partial({ after: NonNegativeIntFromString, limit: PositiveIntFromString, wait: WaitSeconds, format: Format });
+/** The global feed's cursor may also be `now`: the present, to follow only what happens next. */
+export const FeedQuery = t.partial({ after: t.union([NonNegativeIntFromString, t.literal('now')]), limit: PositiveIntFromString, wait: WaitSeconds, format: Format });
 export const DiffQuery = t.partial({ from: PositiveIntFromString, to: PositiveIntFromString, format: Format });
 
 /** POST /states/:name/rollback. */
@@ -121,13 +131,21 @@ export const decodeInput =
       }),
     );
 
-const NAME = 'a state name: letters, digits, ".", "_" or "-", starting with a letter or digit, at most 128 characters';
+const NAME = STATE_NAME_RULE;
 const VERSION = 'a version number (1, 2, 3, ...)';
 const INSTANT = 'an RFC 3339 time with an offset, such as 2026-11-25T08:00:00Z';
 const FORMAT = 'json or table';
 const PAGE = 'a positive integer (a page holds at most 1000)';
 
-export const decodeStateParams = decodeInput(StateParams, 'invalid_name', { name: NAME }, `the state name must be ${NAME}`);
+const decodeStateParamsShape = decodeInput(StateParams, 'invalid_name', { name: NAME }, `the state name must be ${NAME}`);
+/** A name refused for a reason the pattern does not tell (a reserved word, its length) also says which. */
+export const decodeStateParams = (input: unknown): E.Either<RequestError, t.TypeOf<typeof StateParams>> =>
+  E.mapLeft((error: RequestError) => {
+    const name = (input as { name?: unknown } | null)?.name;
+    const problem = typeof name === 'string' ? stateNameProblem(name) : undefined;
+    const refused = error.type === 'BadRequest' ? error.message : `the state name must be ${NAME}`;
+    return problem === undefined || !/sub-resource|longer than/.test(problem) ? error : badRequest('invalid_name', `${refused}: ${problem}`);
+  })(decodeStateParamsShape(input));
 export const decodeVersionParams = decodeInput(VersionParams, 'invalid_version', { name: NAME, version: VERSION }, `expected a state name and ${VERSION}`);
 export const decodeWriteQuery = decodeInput(WriteQuery, 'invalid_lock_id', { ID: 'a non-empty lock ID, given once' }, 'ID must be a non-empty lock ID, given once', 'query');
 export const decodeVersionsQuery = decodeInput(
@@ -138,18 +156,23 @@ export const decodeVersionsQuery = decodeInput(
   'query',
 );
 export const decodeAtQuery = decodeInput(AtQuery, 'invalid_query', { at: INSTANT }, `at must be ${INSTANT}`, 'query');
-export const decodeEventsQuery = decodeInput(
-  EventsQuery,
+export const decodeFormatQuery = decodeInput(FormatQuery, 'invalid_query', { format: FORMAT }, `format must be ${FORMAT}`, 'query');
+export const decodeStatesQuery = decodeInput(
+  StatesQuery,
   'invalid_query',
-  {
-    after: 'a position: a non-negative integer',
-    limit: PAGE,
-    wait: `a number of seconds from 0 to ${MAX_WAIT_SECONDS}`,
-    format: FORMAT,
-  },
+  { prefix: 'the start of a state name: letters, digits, ".", "_", "-" and "/", at most 512 characters, given once' },
   'the query is not valid',
   'query',
 );
+export const decodeReleaseBody = decodeInput(
+  ReleaseBody,
+  'invalid_release',
+  { reason: 'non-empty text saying why', ID: 'the ID of the lock to release, as GET /states/NAME/lock shows it' },
+  'the body must be a JSON object: {"reason": "<why>", "ID": "<optional: the lock to release>"}',
+);
+const eventsQueryFields = (after: string) => ({ after, limit: PAGE, wait: `a number of seconds from 0 to ${MAX_WAIT_SECONDS}`, format: FORMAT });
+export const decodeEventsQuery = decodeInput(EventsQuery, 'invalid_query', eventsQueryFields('a stream version: a non-negative integer'), 'the query is not valid', 'query');
+export const decodeFeedQuery = decodeInput(FeedQuery, 'invalid_query', eventsQueryFields('a position (a non-negative integer) or now'), 'the query is not valid', 'query');
 export const decodeDiffQuery = decodeInput(DiffQuery, 'invalid_query', { from: VERSION, to: VERSION, format: FORMAT }, 'from and to must be version numbers', 'query');
 export const decodeRollbackBody = decodeInput(
   RollbackBody,

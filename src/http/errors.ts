@@ -89,6 +89,14 @@ export const errorResponse = (error: HttpError): ErrorResponse => {
       );
     case 'RollbackStale':
       return problem(409, 'conflict', 'the state changed while the rollback was prepared; try again');
+    case 'VersionPruned':
+      return problem(
+        410,
+        'version_pruned',
+        `version ${error.version} of state ${error.name} was pruned on ${error.prunedAt} by the retention policy ${error.policy}; its metadata remains in GET /states/${error.name}/versions`,
+      );
+    case 'PruneStale':
+      return problem(409, 'conflict', `state ${error.name} was pruned while the request was prepared; try again`);
     case 'EmptyBody':
       return problem(400, 'empty_body', 'the body is empty; a state push needs a JSON state');
     case 'TooLarge':

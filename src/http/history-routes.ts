@@ -5,7 +5,9 @@ import type { TrafficLimits } from '../config.js';
 import { rollbackState } from '../application/rollback-state.js';
 import { diffRunner, type DiffRefusal } from '../history/diff-runner.js';
 import { formatDiff, MAX_DIFF_DEPTH } from '../history/state-diff.js';
-import { currentBody, findVersion, listVersions, type VersionEntry } from '../projections/queries.js';
+import { pinVersion, unpinVersion } from '../application/pin-version.js';
+import { currentBody, findVersionRecord, listVersions, prunedError, type VersionEntry } from '../projections/queries.js';
+import { decodePinBody } from './retention-codecs.js';
 import { stateKnown } from '../storage/event-reads.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
 import {
@@ -53,6 +55,10 @@ const versionJson = (v: VersionEntry) => ({
   created_at: v.created_at,
   created_by: v.created_by,
   lock_id: v.lock_id,
+  /** Kept from retention by an administrator (null: not pinned). */
+  pinned: v.pinned_at === null ? null : { at: v.pinned_at, by: v.pinned_by, reason: v.pinned_reason },
+  /** Its body removed by a retention policy (null: kept); the rest of the entry remains. */
+  pruned: v.pruned_at === null ? null : { at: v.pruned_at, policy: v.pruned_policy },
 });
 
 /** A version's bytes in a buffer of their own (it is handed over to the diff worker, not copied). */
@@ -104,8 +110,11 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     if (wantsTable(req)) {
       return sendTable(
         res,
-        ['version', 'serial', 'size', 'resources', 'outputs', 'created', 'by', 'operation', 'who', 'restored from', 'lock id'],
-        versions.map((v) => [v.version, v.serial, v.size, v.resource_count, v.output_count, v.created_at, v.created_by, v.operation, v.who, v.restored_from, v.lock_id]),
+        ['version', 'serial', 'size', 'resources', 'outputs', 'created', 'by', 'operation', 'who', 'restored from', 'lock id', 'pinned', 'pruned'],
+        versions.map((v) => [
+          v.version, v.serial, v.size, v.resource_count, v.output_count, v.created_at, v.created_by, v.operation, v.who, v.restored_from, v.lock_id,
+          v.pinned_at === null ? null : 'pinned', v.pruned_at === null ? null : 'pruned',
+        ]),
       );
     }
     res.json({ name, versions: versions.map(versionJson), next });
@@ -116,8 +125,10 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     if (E.isLeft(input)) return sendError(res, input.left);
     const { params } = input.right;
     const { name, version } = params;
-    const entry = await findVersion(db, name, version);
+    const entry = await findVersionRecord(db, name, version);
     if (entry === undefined) return sendError(res, notFound(`state ${name} has no version ${version}`));
+    const pruned = prunedError(name, entry);
+    if (pruned !== undefined) return sendError(res, pruned);
     await sendBody(req, res, blobs, entry, deps.logger);
   });
 
@@ -128,11 +139,13 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     const { name } = params;
     const toVersion = query.to ?? (await currentBody(db, name))?.version;
     if (toVersion === undefined) return sendError(res, notFound(`state ${name} has no current version; name one with ?to=`));
-    const to = await findVersion(db, name, toVersion);
+    const to = await findVersionRecord(db, name, toVersion);
     if (to === undefined) return sendError(res, notFound(`state ${name} has no version ${toVersion}`));
     const fromVersion = query.from ?? (toVersion > 1 ? toVersion - 1 : undefined);
-    const from = fromVersion === undefined ? undefined : await findVersion(db, name, fromVersion);
+    const from = fromVersion === undefined ? undefined : await findVersionRecord(db, name, fromVersion);
     if (fromVersion !== undefined && from === undefined) return sendError(res, notFound(`state ${name} has no version ${fromVersion}`));
+    const pruned = [from, to].flatMap((v) => (v === undefined ? [] : [prunedError(name, v)])).find((e) => e !== undefined);
+    if (pruned !== undefined) return sendError(res, pruned);
     const tooLarge = [from, to].find((v) => v !== undefined && v.size > DIFF_MAX_BYTES);
     if (tooLarge !== undefined) {
       return sendError(res, {
@@ -165,6 +178,31 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     const outcome = await rollback(params.name, { version, reason, force: force ?? false, lockId: query.ID ?? null }, commandMetadata(req, res));
     if (E.isLeft(outcome)) return sendError(res, outcome.left);
     res.json({ version: outcome.right.version, restored_from: outcome.right.restored, serial: outcome.right.serial });
+  });
+
+  const admin = requireRole('admin', deps.logger);
+  const pin = pinVersion(deps);
+  const unpin = unpinVersion(deps);
+
+  /** Keeps version V from retention; the reason and the actor are recorded in the ledger. */
+  router.post('/states/:name/versions/:version/pin', admin, ...smallBody(deps.traffic.requestTimeoutMs), async (req, res) => {
+    const input = decodeRequest(req, decodeVersionParams, noQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const body = E.flatMap(readSmallJson(req), decodePinBody);
+    if (E.isLeft(body)) return sendError(res, body.left);
+    const { name, version } = input.right.params;
+    const outcome = await pin(name, version, body.right.reason, commandMetadata(req, res));
+    if (E.isLeft(outcome)) return sendError(res, outcome.left);
+    res.json({ name, version, pinned: true, changed: outcome.right.changed });
+  });
+
+  router.delete('/states/:name/versions/:version/pin', admin, ...smallBody(deps.traffic.requestTimeoutMs), async (req, res) => {
+    const input = decodeRequest(req, decodeVersionParams, noQuery);
+    if (E.isLeft(input)) return sendError(res, input.left);
+    const { name, version } = input.right.params;
+    const outcome = await unpin(name, version, commandMetadata(req, res));
+    if (E.isLeft(outcome)) return sendError(res, outcome.left);
+    res.json({ name, version, pinned: false, changed: outcome.right.changed });
   });
 
   return router;

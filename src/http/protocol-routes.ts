@@ -19,6 +19,7 @@ import type { Role } from '../access/roles.js';
 import type { Logger } from '../logger.js';
 import { sendOutputsDocument } from './outputs.js';
 import { uploadSlots } from './upload-slots.js';
+import { policyFor, type GlobPolicy } from '../policies/glob-policy.js';
 
 const LOCK_TEXT = 'text without NUL characters';
 const decodeLockInfoFields = decodeInput(
@@ -49,8 +50,15 @@ const unlockTarget = (body: unknown): E.Either<RequestError, LockInfo | null> =>
 };
 
 /** The Terraform/OpenTofu http backend protocol, exactly as both clients speak it. */
-export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimits; readonly logger: Logger }): express.Router => {
-  const { store, db, blobs, traffic, logger } = deps;
+export interface ProtocolDeps extends LedgerDeps {
+  readonly traffic: TrafficLimits;
+  readonly logger: Logger;
+  /** LOCK_TTL: the lease of each state's locks, in seconds (null or absent: none). */
+  readonly leases: GlobPolicy<number | null>;
+}
+
+export const protocolRoutes = (deps: ProtocolDeps): express.Router => {
+  const { store, db, blobs, traffic, logger, leases } = deps;
   const need = (role: Role) => requireRole(role, logger);
   const small = smallBody(traffic.requestTimeoutMs);
   const slots = uploadSlots(traffic);
@@ -82,8 +90,9 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     }
     // Point in time: the version that was current then, served from the history.
     const version = await versionAt(db, name, at);
-    const body = version === null ? undefined : await findVersion(db, name, version);
-    return body === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body, logger);
+    const body = version === null ? E.right(undefined) : await findVersion(db, name, version);
+    if (E.isLeft(body)) return sendError(res, body.left);
+    return body.right === undefined ? void res.status(404).end() : sendBody(req, res, blobs, body.right, logger);
   });
 
   const update = async (req: Request, res: Response) => {
@@ -113,7 +122,9 @@ export const protocolRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLim
     const { params } = input.right;
     const info = E.flatMap(readSmallJson(req), decodeLockInfo);
     if (E.isLeft(info)) return sendError(res, info.left);
-    await runAndReply(req, res, params.name, { type: 'LockState', lock: info.right }, () => info.right);
+    const leaseSeconds = policyFor(leases, params.name) ?? null;
+    const command: Command = { type: 'LockState', lock: info.right, ...(leaseSeconds === null ? {} : { leaseSeconds }) };
+    await runAndReply(req, res, params.name, command, () => info.right);
   };
   router.lock('/states/:name', need('write'), ...small, lock);
   router.post('/states/:name/lock', need('write'), ...small, lock);

@@ -1,7 +1,10 @@
+import * as E from 'fp-ts/lib/Either.js';
 import type { HeldLock } from '../storage/event-reads.js';
 import type { LockInfo } from '../events/lock-info.js';
 import type { VersionRow } from './read-model.js';
 import type { SqlExecutor } from '../storage/sql.js';
+import type { PruneCandidate, VersionFacts } from '../commands/commands.js';
+import type { DomainError } from '../commands/errors.js';
 
 /** A stored body as the read models describe it. */
 export interface BodyRef {
@@ -13,7 +16,21 @@ export interface BodyRef {
 }
 
 /** A version as the history lists it (a state_versions row, its time as a Date). */
-export type VersionEntry = Omit<VersionRow, 'name' | 'created_at'> & { readonly created_at: Date };
+export type VersionEntry = Omit<VersionRow, 'name' | 'created_at' | 'pinned_at' | 'pruned_at'> & {
+  readonly created_at: Date;
+  readonly pinned_at: Date | null;
+  readonly pruned_at: Date | null;
+};
+
+/** The read model's account of a version for the decider: whether (when, by which policy) its body was pruned. */
+export const versionFacts = (entry: VersionEntry): VersionFacts => ({
+  version: entry.version,
+  pruned: entry.pruned_at === null ? null : { at: entry.pruned_at.toISOString(), policy: entry.pruned_policy ?? 'unknown' },
+});
+
+/** The refusal for reading a pruned version's body, or undefined when the version is kept. */
+export const prunedError = (name: string, entry: VersionEntry): Extract<DomainError, { type: 'VersionPruned' }> | undefined =>
+  entry.pruned_at === null ? undefined : { type: 'VersionPruned', name, version: entry.version, prunedAt: entry.pruned_at.toISOString(), policy: entry.pruned_policy ?? 'unknown' };
 
 
 export interface StateListing {
@@ -35,17 +52,29 @@ export const currentBody = async (sql: SqlExecutor, name: string): Promise<BodyR
   return rows[0];
 };
 
-export const heldLock = async (sql: SqlExecutor, name: string): Promise<HeldLock | undefined> => {
-  const { rows } = await sql.query<HeldLock & Row>(
-    'SELECT info, acquired_at, acquired_by FROM state_locks WHERE name = $1',
+/** A held lock as the read model has it: with its lease's end (null without one). */
+export type LockEntry = HeldLock & { readonly lease_until: Date | null };
+
+export const heldLock = async (sql: SqlExecutor, name: string): Promise<LockEntry | undefined> => {
+  const { rows } = await sql.query<LockEntry & Row>(
+    'SELECT info, acquired_at, acquired_by, lease_until FROM state_locks WHERE name = $1',
     [name],
   );
   return rows[0];
 };
 
+/** Every held lock on a state whose name matches one of the regular expressions, oldest first. */
+export const listLocks = async (sql: SqlExecutor, visible: readonly string[]): Promise<Array<LockEntry & { readonly name: string }>> => {
+  const { rows } = await sql.query<LockEntry & { name: string } & Row>(
+    'SELECT name, info, acquired_at, acquired_by, lease_until FROM state_locks WHERE name ~ ANY($1::text[]) ORDER BY acquired_at, name',
+    [visible],
+  );
+  return rows;
+};
+
 const versionColumns =
   'version, blob_key, sha256, md5, size, serial, lineage, terraform_version, encrypted, created_at, created_by, lock_id, ' +
-  'operation, who, restored_from, resource_count, output_count';
+  'operation, who, restored_from, resource_count, output_count, pinned_at, pinned_by, pinned_reason, pruned_at, pruned_policy';
 
 const MAX_VERSION = 2 ** 31 - 1;
 
@@ -64,7 +93,8 @@ export const listVersions = async (
   return rows;
 };
 
-export const findVersion = async (sql: SqlExecutor, name: string, version: number): Promise<VersionEntry | undefined> => {
+/** A version as the history records it, pruned or not (its metadata outlives its body). */
+export const findVersionRecord = async (sql: SqlExecutor, name: string, version: number): Promise<VersionEntry | undefined> => {
   const { rows } = await sql.query<VersionEntry & Row>(
     `SELECT ${versionColumns} FROM state_versions WHERE name = $1 AND version = $2`,
     [name, version],
@@ -72,15 +102,81 @@ export const findVersion = async (sql: SqlExecutor, name: string, version: numbe
   return rows[0];
 };
 
-/** States that have a body or a lock, by name, among those whose names match one of the LIKE patterns. */
-export const listStates = async (sql: SqlExecutor, visible: readonly string[]): Promise<StateListing[]> => {
+/**
+ * A version whose body may be read: the refusal (answered 410) for a pruned one, so that no caller
+ * serves, diffs or restores a body retention removed; undefined for a version that does not exist.
+ */
+export const findVersion = async (
+  sql: SqlExecutor,
+  name: string,
+  version: number,
+): Promise<E.Either<Extract<DomainError, { type: 'VersionPruned' }>, VersionEntry | undefined>> => {
+  const entry = await findVersionRecord(sql, name, version);
+  const pruned = entry === undefined ? undefined : prunedError(name, entry);
+  return pruned === undefined ? E.right(entry) : E.left(pruned);
+};
+
+/** What a retention rule keeps: the last `keepLast` versions, and the versions younger than `keepSeconds`; either may be absent. */
+export interface KeepRule {
+  readonly keepLast: number | null;
+  readonly keepSeconds: number | null;
+}
+
+export type PruneCandidateRow = PruneCandidate & { readonly size: number };
+
+/**
+ * Versions of a state that `rule` does not keep (a version is kept if any of its conditions keeps
+ * it), that are not pruned yet, not pinned and not `head`; oldest first, at most `limit`, after
+ * version `after`. "The last N" counts every version written, pruned ones included.
+ */
+export const pruneCandidates = async (
+  sql: SqlExecutor,
+  name: string,
+  rule: KeepRule,
+  now: Date,
+  head: number | null,
+  page: { after: number; limit: number },
+): Promise<PruneCandidateRow[]> => {
+  const { rows } = await sql.query<{ version: number; blob_key: string; size: string | number } & Row>(
+    `SELECT version, blob_key, size FROM (
+       SELECT version, blob_key, size, created_at, pruned_at, pinned_at, row_number() OVER (ORDER BY version DESC) AS rank
+       FROM state_versions WHERE name = $1) v
+     WHERE pruned_at IS NULL AND pinned_at IS NULL AND version > $5 AND version IS DISTINCT FROM $4::int
+       AND NOT (($2::bigint IS NOT NULL AND rank <= $2) OR ($3::timestamptz IS NOT NULL AND created_at >= $3))
+     ORDER BY version LIMIT $6`,
+    [name, rule.keepLast, rule.keepSeconds === null ? null : new Date(now.getTime() - rule.keepSeconds * 1000), head, page.after, page.limit],
+  );
+  return rows.map((row) => ({ version: row.version, blobKey: row.blob_key, size: Number(row.size) }));
+};
+
+/** Every state with a version history, by name, after `after`. */
+export const statesWithVersions = async (sql: SqlExecutor, after: string, limit: number): Promise<string[]> => {
+  const { rows } = await sql.query<{ name: string } & Row>('SELECT name FROM state_heads WHERE name > $1 ORDER BY name LIMIT $2', [after, limit]);
+  return rows.map((row) => row.name);
+};
+
+/** Of these blob keys, those some kept (not pruned) version of any state refers to. */
+export const keptKeys = async (sql: SqlExecutor, keys: readonly string[]): Promise<Set<string>> => {
+  const { rows } = await sql.query<{ blob_key: string } & Row>(
+    'SELECT DISTINCT blob_key FROM state_versions WHERE blob_key = ANY($1::text[]) AND pruned_at IS NULL',
+    [keys],
+  );
+  return new Set(rows.map((row) => row.blob_key));
+};
+
+/**
+ * States that have a body or a lock, by name, among those whose names match one of the regular
+ * expressions and start with `prefix` (a subtree, `team-a/`).
+ */
+export const listStates = async (sql: SqlExecutor, visible: readonly string[], prefix = ''): Promise<StateListing[]> => {
   const { rows } = await sql.query<Row>(
     `SELECT coalesce(h.name, l.name) AS name, h.version, h.size, h.updated_at,
             l.lock_id, l.info, l.acquired_at, l.acquired_by
      FROM state_heads h FULL OUTER JOIN state_locks l ON l.name = h.name
-     WHERE (h.version IS NOT NULL OR l.name IS NOT NULL) AND coalesce(h.name, l.name) LIKE ANY($1::text[])
+     WHERE (h.version IS NOT NULL OR l.name IS NOT NULL) AND coalesce(h.name, l.name) ~ ANY($1::text[])
+       AND starts_with(coalesce(h.name, l.name), $2)
      ORDER BY 1`,
-    [visible],
+    [visible, prefix],
   );
   return rows.map((row) => {
     const info = row.info as LockInfo | null;

@@ -30,6 +30,8 @@ export interface LockRow {
   readonly info: LockInfo;
   readonly acquired_at: string;
   readonly acquired_by: string;
+  /** When the lock's lease ends (renewed by its holder's writes); null when it has none. */
+  readonly lease_until: string | null;
 }
 
 export interface VersionRow {
@@ -51,6 +53,13 @@ export interface VersionRow {
   readonly output_count: number | null;
   readonly created_at: string;
   readonly created_by: string;
+  /** Set while an administrator keeps the version from retention (VersionPinned), null otherwise. */
+  readonly pinned_at: string | null;
+  readonly pinned_by: string | null;
+  readonly pinned_reason: string | null;
+  /** Set once a retention policy removed the version's body (VersionPruned): the row itself stays. */
+  readonly pruned_at: string | null;
+  readonly pruned_policy: string | null;
 }
 
 export interface UserRow {
@@ -106,6 +115,8 @@ export type ReadModelChange =
   /** Sets some columns of an existing row. */
   | { readonly kind: 'update'; readonly table: TableName; readonly key: Readonly<Record<string, string>>; readonly set: Readonly<Record<string, unknown>> };
 
+const versionKey = (name: string, version: number): Readonly<Record<string, string>> => ({ name, version: String(version) });
+
 export const rowKey = (table: TableName, row: object): string =>
   readModelTables[table].map((column) => String((row as Record<string, unknown>)[column])).join('\u0000');
 
@@ -142,11 +153,19 @@ export const project = (recorded: ProjectableEvent): ReadModelChange[] => {
         {
           kind: 'upsert',
           table: 'state_locks',
-          row: { name, lock_id: event.data.lock.ID, info: event.data.lock, acquired_at: at, acquired_by: metadata.actor },
+          row: {
+            name,
+            lock_id: event.data.lock.ID,
+            info: event.data.lock,
+            acquired_at: at,
+            acquired_by: metadata.actor,
+            lease_until: event.data.lease?.until ?? null,
+          },
         },
       ];
     case 'StateUnlocked':
     case 'LockForceReleased':
+    case 'LockExpired':
       return [{ kind: 'delete', table: 'state_locks', key: { name } }];
     case 'StatePushed':
     case 'StateRolledBack': {
@@ -173,10 +192,16 @@ export const project = (recorded: ProjectableEvent): ReadModelChange[] => {
         output_count: d.output_count,
         created_at: at,
         created_by: metadata.actor,
+        pinned_at: null,
+        pinned_by: null,
+        pinned_reason: null,
+        pruned_at: null,
+        pruned_policy: null,
       };
       return [
         { kind: 'upsert', table: 'state_versions', row: version },
         { kind: 'upsert', table: 'state_heads', row: { ...body, updated_at: at, updated_by: metadata.actor } },
+        ...(d.lease_until === null ? [] : [{ kind: 'update', table: 'state_locks', key: { name }, set: { lease_until: d.lease_until } } as const]),
       ];
     }
     case 'StateDeleted':
@@ -200,6 +225,12 @@ export const project = (recorded: ProjectableEvent): ReadModelChange[] => {
           },
         },
       ];
+    case 'VersionPinned':
+      return [{ kind: 'update', table: 'state_versions', key: versionKey(name, event.data.version), set: { pinned_at: at, pinned_by: metadata.actor, pinned_reason: event.data.reason } }];
+    case 'VersionUnpinned':
+      return [{ kind: 'update', table: 'state_versions', key: versionKey(name, event.data.version), set: { pinned_at: null, pinned_by: null, pinned_reason: null } }];
+    case 'VersionPruned':
+      return [{ kind: 'update', table: 'state_versions', key: versionKey(name, event.data.version), set: { pruned_at: at, pruned_policy: event.data.policy } }];
     default:
       return assertNever(event);
   }

@@ -30,9 +30,9 @@ export const streamEvents = async (sql: SqlExecutor, name: string, page: { after
 
 /** The SQL condition for FeedVisibility, given the placeholders of the access stream's id, the patterns and the access flag. */
 const VISIBLE = (access: string, states: string, managesAccess: string) =>
-  `((stream_id <> ${access} AND stream_id LIKE ANY(${states}::text[])) OR (${managesAccess} AND stream_id = ${access}))`;
+  `((stream_id <> ${access} AND stream_id ~ ANY(${states}::text[])) OR (${managesAccess} AND stream_id = ${access}))`;
 
-/** Which events a reader may see: those of states matching a LIKE pattern, and the access stream's if it manages access. */
+/** Which events a reader may see: those of states matching a regular expression, and the access stream's if it manages access. */
 export interface FeedVisibility {
   readonly states: readonly string[];
   readonly access: boolean;
@@ -43,24 +43,21 @@ export interface FeedVisibility {
  * of transactions older than every one still running, ordered by (transaction, position): an
  * event can then never appear later behind a cursor a reader already holds, which ordering by
  * position alone cannot promise (positions are taken before commit).
+ *
+ * A cursor the feed has not reached yet answers an empty page, so a long poll waits on it: an
+ * event whose transaction is older than a running one (seen elsewhere first), or a position
+ * never written (yet), whose first page is then the events written after that position.
  */
-export const globalFeed = async (
-  sql: SqlExecutor,
-  page: { after: number; limit: number; visible: FeedVisibility },
-): Promise<RecordedEvent[] | 'unknown cursor' | 'cursor not final'> => {
+export const globalFeed = async (sql: SqlExecutor, page: { after: number; limit: number; visible: FeedVisibility }): Promise<RecordedEvent[]> => {
   let tx = '0';
   if (page.after > 0) {
-    // Only a position the reader may see: probing others would tell how busy the whole ledger is.
     const cursor = await sql.query<{ tx: string; final: boolean }>(
-      `SELECT transaction_id::text AS tx, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS final
-       FROM events WHERE global_position = $1 AND ${VISIBLE('$2', '$3', '$4')}`,
-      [page.after, ACCESS_STREAM, page.visible.states, page.visible.access],
+      `SELECT transaction_id::text AS tx, transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS final FROM events WHERE global_position = $1`,
+      [page.after],
     );
     const row = cursor.rows[0];
-    if (row === undefined) return 'unknown cursor';
-    // A position the feed has not reached yet (seen elsewhere first): an older transaction may
-    // still commit events that belong before it, and following from it would skip them.
-    if (!row.final) return 'cursor not final';
+    if (row === undefined) return eventsAfterPosition(sql, page);
+    if (!row.final) return [];
     tx = row.tx;
   }
   const { rows } = await sql.query<EventRow & Record<string, unknown>>(
@@ -73,6 +70,34 @@ export const globalFeed = async (
     [tx, page.after, page.limit, ACCESS_STREAM, page.visible.states, page.visible.access],
   );
   return rows.map(decodeEventRow);
+};
+
+/** The first page after a position no event holds: the final events written after it, in commit order. */
+const eventsAfterPosition = async (sql: SqlExecutor, page: { after: number; limit: number; visible: FeedVisibility }): Promise<RecordedEvent[]> => {
+  const { rows } = await sql.query<EventRow & Record<string, unknown>>(
+    `SELECT ${eventColumns} FROM events
+     WHERE global_position > $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AND ${VISIBLE('$3', '$4', '$5')}
+     ORDER BY transaction_id, global_position
+     LIMIT $2`,
+    [page.after, page.limit, ACCESS_STREAM, page.visible.states, page.visible.access],
+  );
+  return rows.map(decodeEventRow);
+};
+
+/**
+ * The present, as a cursor: the position of the last final event of the whole ledger (0 when there
+ * is none), so that following the feed from it shows only what happens from now on. Not the last
+ * event the reader may see: finding that means scanning back past every event it may not, which
+ * for a narrow reader of a busy ledger is the whole table. The number tells how many positions
+ * the ledger has handed out, nothing more.
+ */
+export const presentPosition = async (sql: SqlExecutor): Promise<number> => {
+  const { rows } = await sql.query<{ position: string }>(
+    `SELECT global_position::text AS position FROM events
+     WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
+  );
+  return rows[0] === undefined ? 0 : Number(rows[0].position);
 };
 
 /** A place in commit order: (transaction id, global position) of the last event read. */

@@ -79,9 +79,9 @@ const cli = (dir: string, credentials: Record<string, string> = { TF_HTTP_USERNA
 t.test('the real Terraform CLI', { skip: terraform === undefined ? 'no terraform binary on this machine' : false }, async (t) => {
   const server = await startServer(t);
 
-  for (const dialect of ['seed', 'default'] as const) {
-    t.test(`${dialect} lock configuration: init, apply, apply, pull, locked out, force-unlock`, async (t) => {
-      const name = `tf-${dialect}`;
+  // Each dialect with a flat name and a nested one (`/` in the address, as Terraform sends it).
+  for (const [dialect, name] of [['seed', 'tf-seed'], ['default', 'tf-default'], ['seed', 'team-a/prod/tf-seed'], ['default', 'team-a/prod/tf-default']] as const) {
+    t.test(`${dialect} lock configuration on ${name}: init, apply, apply, pull, locked out, force-unlock`, async (t) => {
       const dir = await tempDir(t);
       await fs.writeFile(path.join(dir, 'main.tf'), config(server, name, dialect));
       await fs.writeFile(path.join(dir, 'cli.tfrc'), '');

@@ -121,16 +121,23 @@ t.test('GET /states/NAME/outputs keeps every digit of the outputs', async (t) =>
   t.strictSame(await reply.text(), `{"name":"numbers","version":1,"serial":3,"lineage":"l-1","outputs":${outputs}}`);
 });
 
-t.test('the global feed answers a cursor only where the reader may look', async (t) => {
+t.test('the global feed shows a reader only what it may look at, whatever cursor it gives', async (t) => {
   const server = await startServer(t);
   const reader = await tokenFor(server, 'reader', 'read', 'mine-*');
   t.equal((await server.request('/states/other', { method: 'POST', body: stateDocument(1).toString() })).status, 200);
   t.equal((await server.request('/states/mine-1', { method: 'POST', body: stateDocument(1).toString() })).status, 200);
+  t.equal((await server.request('/states/other', { method: 'POST', body: stateDocument(2).toString() })).status, 200);
   const all = (await (await server.request('/events')).json()) as { events: Array<{ position: number; state: string }> };
   const hidden = all.events.find((e) => e.state === 'other');
   const mine = all.events.find((e) => e.state === 'mine-1');
-  const as = (after: number) => fetch(`${server.baseUrl}/events?after=${after}`, { headers: { authorization: `Bearer ${reader}` } });
-  const probe = await as(hidden?.position ?? 0);
-  t.strictSame([probe.status, await probe.json()], [404, { error: 'not_found', message: `there is no event at position ${hidden?.position}` }], 'another state\'s position is unknown to it');
-  t.strictSame((await as(mine?.position ?? -1)).status, 200, 'its own positions are cursors');
+  const as = async (after: number | string) => {
+    const reply = await fetch(`${server.baseUrl}/events?after=${after}`, { headers: { authorization: `Bearer ${reader}` } });
+    const body = (await reply.json()) as { events: Array<{ state: string }>; next: number };
+    return [reply.status, body.events.map((e) => e.state), body.next];
+  };
+  // A position of another state is a place in the feed like any other, and shows nothing of that state.
+  t.strictSame(await as(hidden?.position ?? 0), [200, ['mine-1'], mine?.position], "another state's position: only the reader's events after it");
+  t.strictSame(await as(mine?.position ?? -1), [200, [], mine?.position], 'its own positions are cursors');
+  const last = all.events[all.events.length - 1]?.position;
+  t.strictSame(await as('now'), [200, [], last], "now: the ledger's last position, whoever's it is (no event of it shown)");
 });

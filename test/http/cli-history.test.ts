@@ -52,8 +52,8 @@ t.test('verify, replay and rollback from the command line, on PostgreSQL and S3'
     t.equal(result.code, 1);
     t.match(result.stdout, `ledger NOT intact: state infra is at version ${last.stream_version} but its events end at ${last.stream_version - 1}`);
     await db.pool.query(
-      'INSERT INTO events (stream_id, stream_version, type, data, metadata, recorded_at, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [last.stream_id, last.stream_version, last.type, last.data, last.metadata, last.recorded_at, last.hash],
+      'INSERT INTO events (stream_id, stream_version, type, data, metadata, recorded_at, hash, schema_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [last.stream_id, last.stream_version, last.type, last.data, last.metadata, last.recorded_at, last.hash, last.schema_version],
     );
     t.equal((await runCli(['verify'], env)).code, 0, 'intact once the event is back');
   });

@@ -395,6 +395,31 @@ const rollbacks = (): Case[] => {
   return cases.map(([kind, request, expect]) => ({ kind: `rollback: ${kind}`, request, expect }));
 };
 
+const releases = (): Case[] => {
+  const release = (body: string | Buffer, extra: Partial<HostileRequest> = {}): HostileRequest => ({ method: 'DELETE', path: `/states/${VICTIM}/lock`, headers: JSON_TYPE, body, ...extra });
+  const body = (fields: Record<string, string | undefined>) => docText(fields, { reason: '"CI job cancelled"', ID: '"someone-else"' });
+  const cases: Array<[string, HostileRequest, Expect]> = [
+    ['no body', release(''), bad(/reason/)],
+    ['not JSON', release('release it'), bad()],
+    ['an array', release('["why"]'), bad()],
+    ['null', release('null'), bad()],
+    ['truncated JSON', release('{"reason": "x"'), bad()],
+    ['reason missing', release(body({ reason: undefined })), bad(/reason/)],
+    ['reason empty', release(body({ reason: '""' })), bad(/reason/)],
+    ['reason a number', release(body({ reason: '42' })), bad(/reason/)],
+    ['reason an object', release(body({ reason: '{"$ne":null}' })), bad(/reason/)],
+    ['reason with a NUL', release(body({ reason: '"why\\u0000"' })), bad(/reason/)],
+    ['reason nested 30,000 levels deep', release(body({ reason: `${'['.repeat(30_000)}${']'.repeat(30_000)}` })), bad(/reason/)],
+    ['reason with an invalid UTF-8 byte', release(withBytes(body({ reason: '"why@@"' }), [0xfe])), bad(/UTF-8/)],
+    ['ID empty', release(body({ ID: '""' })), bad(/ID/)],
+    ['ID a number', release(body({ ID: '7' })), bad(/ID/)],
+    ['a body over 64 KiB', release(body({ reason: JSON.stringify('x'.repeat(70_000)) })), { status: 413, error: 'too_large' }],
+    ['the ID of a lock other than the one held', release(body({})), { status: 409, holder: true }],
+    ['on a bad name', release(body({}), { path: '/states/.x/lock' }), bad(/name/, 'invalid_name')],
+  ];
+  return cases.map(([kind, request, expect]) => ({ kind: `release: ${kind}`, request, expect }));
+};
+
 const lockIds = (): Case[] => {
   const invalid = bad(/ID|query/);
   const cases: Array<[string, HostileRequest, Expect]> = [
@@ -428,7 +453,14 @@ const names = (): Case[] => {
     ['a leading underscore', { method: 'DELETE', path: '/states/_under' }, invalidName],
     ['129 characters, on a push', { method: 'POST', path: `/states/${long}`, headers: JSON_TYPE, body: VALID_DOC }, invalidName],
     ['10,000 characters, on a lock', { method: 'LOCK', path: `/states/${'b'.repeat(10_000)}`, headers: JSON_TYPE, body: lockJson() }, invalidName],
-    ['an encoded slash', get('/states/a%2Fb'), invalidName],
+    ['an encoded slash before a bad segment', get('/states/a%2F.b'), invalidName],
+    ['a nested name with an empty segment', { method: 'LOCK', path: '/states/team//app', headers: JSON_TYPE, body: lockJson() }, invalidName],
+    ['a nested name ending in a slash, on a push', { method: 'POST', path: '/states/team/app/', headers: JSON_TYPE, body: VALID_DOC }, invalidName],
+    ['a sub-resource word as a segment, on a push', { method: 'POST', path: '/states/team/versions/app', headers: JSON_TYPE, body: VALID_DOC }, bad(/versions.*segment/, 'invalid_name')],
+    ['a sub-resource word as a segment, on a lock', { method: 'POST', path: '/states/team/outputs/lock', headers: JSON_TYPE, body: lockJson() }, bad(/outputs.*segment/, 'invalid_name')],
+    ['an encoded sub-resource word as a segment, on a LOCK', { method: 'LOCK', path: '/states/team%2Fdiff', headers: JSON_TYPE, body: lockJson() }, bad(/diff.*segment/, 'invalid_name')],
+    ['a nested name of 513 characters, on a push', { method: 'POST', path: `/states/${'a'.repeat(128)}/${'b'.repeat(128)}/${'c'.repeat(128)}/${'d'.repeat(126)}`, headers: JSON_TYPE, body: VALID_DOC }, bad(/512/, 'invalid_name')],
+    ['a nested segment of 129 characters, on a lock', { method: 'LOCK', path: `/states/team/${long}`, headers: JSON_TYPE, body: lockJson() }, invalidName],
     ['an encoded ../ on a DELETE', { method: 'DELETE', path: '/states/..%2Fvictim' }, invalidName],
     ['%2e%2e', get('/states/%2e%2e'), invalidName],
     ['a backslash', get('/states/a%5Cb'), invalidName],
@@ -495,6 +527,11 @@ const queries = (): Case[] => {
       return [`at ${kind} (${route.replace(`/states/${VICTIM}`, '') || 'state'})`, get(`${route}?at=${time}`), invalid(/at|query/)];
     }),
     ['at given twice', versions('at=2026-01-01T00:00:00Z&at=2026-01-02T00:00:00Z'), invalid(at)],
+    ['locks format=xml', get('/locks?format=xml'), invalid(/format/)],
+    ['locks format given twice', get('/locks?format=table&format=json'), invalid(/format/)],
+    ['states prefix with a space', get('/states?prefix=team%20a'), invalid(/prefix/)],
+    ['states prefix given twice', get('/states?prefix=a&prefix=b'), invalid(/prefix/)],
+    ['states prefix of 513 characters', get(`/states?prefix=${'a'.repeat(513)}`), invalid(/prefix/)],
     ['limit=0', versions('limit=0'), invalid(/limit/)],
     ['limit=-1', versions('limit=-1'), invalid(/limit/)],
     ['limit=abc', versions('limit=abc'), invalid(/limit/)],
@@ -554,15 +591,15 @@ const methods = (): Case[] => {
     ['POST /states', { method: 'POST', path: '/states', headers: JSON_TYPE, body: VALID_DOC }, notFound],
     ['DELETE /states', { method: 'DELETE', path: '/states' }, notFound],
     ['LOCK /states', { method: 'LOCK', path: '/states', headers: JSON_TYPE, body: lockJson() }, notFound],
-    ['DELETE a version', { method: 'DELETE', path: `/states/${VICTIM}/versions/1` }, notFound],
-    ['PUT a version', { method: 'PUT', path: `/states/${VICTIM}/versions/1`, headers: JSON_TYPE, body: VALID_DOC }, notFound],
-    ['POST the versions', { method: 'POST', path: `/states/${VICTIM}/versions`, headers: JSON_TYPE, body: VALID_DOC }, notFound],
+    // A write to a sub-resource that takes none reads as a nested name holding a reserved word.
+    ['DELETE a version', { method: 'DELETE', path: `/states/${VICTIM}/versions/1` }, bad(/versions/, 'invalid_name')],
+    ['PUT a version', { method: 'PUT', path: `/states/${VICTIM}/versions/1`, headers: JSON_TYPE, body: VALID_DOC }, bad(/versions/, 'invalid_name')],
+    ['POST the versions', { method: 'POST', path: `/states/${VICTIM}/versions`, headers: JSON_TYPE, body: VALID_DOC }, bad(/versions/, 'invalid_name')],
     ['PUT /lock', { method: 'PUT', path: `/states/${OPEN}/lock`, headers: JSON_TYPE, body: lockJson() }, notFound],
-    ['DELETE /lock', { method: 'DELETE', path: `/states/${VICTIM}/lock` }, notFound],
     ['GET /unlock', get(`/states/${VICTIM}/unlock`), notFound],
     ['GET /rollback', get(`/states/${VICTIM}/rollback`), notFound],
     ['POST /events', { method: 'POST', path: '/events', headers: JSON_TYPE, body: '{}' }, notFound],
-    ['a path with ../ segments', get(`/states/${VICTIM}/../../etc/passwd`), notFound],
+    ['a path with ../ segments', get(`/states/${VICTIM}/../../etc/passwd`), bad(/name/, 'invalid_name')],
     ['one segment too many', get(`/states/${VICTIM}/versions/1/raw`), notFound],
   ];
   return cases.map(([kind, request, expect]) => ({ kind: `method/route: ${kind}`, request, expect }));
@@ -641,7 +678,10 @@ const snapshot = async (server: TestServer) => {
   const { rows } = await server.db.pool.query<{ events: string; streams: string }>(
     'SELECT (SELECT count(*) FROM events)::text AS events, (SELECT count(*) FROM streams)::text AS streams',
   );
-  return { list: await readJson('/states'), states, counts: rows[0] };
+  const locks = await readJson('/locks');
+  // How long a lock has been held moves with the clock, not with requests.
+  const held = (locks.json as { locks: Array<Record<string, unknown>> }).locks.map(({ age_seconds: _, ...lock }) => lock);
+  return { list: await readJson('/states'), locks: { status: locks.status, held }, states, counts: rows[0] };
 };
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -721,6 +761,7 @@ t.test('hostile input on every route', async (t) => {
     ['lock infos (LOCK, POST /lock, LOCK /lock)', lockInfos()],
     ['unlock bodies (UNLOCK, POST /unlock, UNLOCK /unlock)', unlocks()],
     ['rollback bodies', rollbacks()],
+    ['lock releases (DELETE /states/NAME/lock)', releases()],
     ['lock IDs in the query', lockIds()],
     ['state names and version numbers', names()],
     ['query values', queries()],

@@ -261,10 +261,10 @@ t.test('roles on every state route', async (t) => {
       const info = { ...p.holder, Who: 'ci@runner' };
       t.strictSame(answer(reply), { status: 200, type: JSON_TYPE, body: info });
       const lock = await aliceJson(`/states/${p.name}/lock`);
-      t.strictSame(lock, { ...info, acquired_at: lock.acquired_at, acquired_by: actorOf(who) });
+      t.strictSame(lock, { ...info, acquired_at: lock.acquired_at, acquired_by: actorOf(who), lease_until: null, expired: false });
       t.ok(!Number.isNaN(Date.parse(lock.acquired_at)), 'acquired_at is a time');
       const event = await lastEvent(p.name, who);
-      t.strictSame({ type: event.type, actor: event.actor, data: event.data }, { type: 'StateLocked', actor: actorOf(who), data: { lock: info, taken_by: { actor: actorOf(who), subject: null } } });
+      t.strictSame({ type: event.type, actor: event.actor, data: event.data }, { type: 'StateLocked', actor: actorOf(who), data: { lock: info, taken_by: { actor: actorOf(who), subject: null }, lease: null } });
     },
   });
 
@@ -303,7 +303,7 @@ t.test('roles on every state route', async (t) => {
       t.strictSame(answer(reply), { status: 200, type: JSON_TYPE, body: { released: true, forced: true } });
       t.strictSame(answer(await asAlice({ method: 'GET', path: `/states/${p.name}/lock` })), notLocked(p.name));
       const event = await lastEvent(p.name, who);
-      t.strictSame({ type: event.type, actor: event.actor, data: event.data }, { type: 'LockForceReleased', actor: actorOf(who), data: { lock: p.holder } });
+      t.strictSame({ type: event.type, actor: event.actor, data: event.data }, { type: 'LockForceReleased', actor: actorOf(who), data: { lock: p.holder, reason: null } });
     },
   });
 
@@ -492,7 +492,7 @@ t.test('roles on every state route', async (t) => {
       changes: false,
       allowed: async ({ t, reply, p }) => {
         const body = json(reply);
-        t.strictSame(answer(reply), { status: 200, type: JSON_TYPE, body: { ...p.holder, acquired_at: body.acquired_at, acquired_by: 'user:alice' } });
+        t.strictSame(answer(reply), { status: 200, type: JSON_TYPE, body: { ...p.holder, acquired_at: body.acquired_at, acquired_by: 'user:alice', lease_until: null, expired: false } });
         t.ok(!Number.isNaN(Date.parse(body.acquired_at)), 'acquired_at is a time');
       },
     },
@@ -532,6 +532,21 @@ t.test('roles on every state route', async (t) => {
         t.strictSame(await versionsOf(p.name), [[2, 2, 'user:alice'], [1, 1, 'user:alice']], 'its history stays');
         const event = await lastEvent(p.name, who);
         t.strictSame({ type: event.type, actor: event.actor, data: event.data }, { type: 'StateDeleted', actor: actorOf(who), data: { version: 2, lock_id: null } });
+      },
+    },
+    {
+      route: 'DELETE /states/N/lock (an administrator releasing a lock, with a reason)',
+      id: 'release',
+      gate: 'admin',
+      needs: 'admin',
+      state: { locked: true },
+      call: (p) => ({ method: 'DELETE', path: `/states/${p.name}/lock`, body: lockBody({ reason: 'the CI job was cancelled' }) }),
+      changes: true,
+      allowed: async ({ t, reply, who, p }) => {
+        t.strictSame(answer(reply), { status: 200, type: JSON_TYPE, body: { released: true, lock: p.holder, reason: 'the CI job was cancelled' } });
+        t.strictSame(answer(await asAlice({ method: 'GET', path: `/states/${p.name}/lock` })), notLocked(p.name));
+        const event = await lastEvent(p.name, who);
+        t.strictSame({ type: event.type, actor: event.actor, data: event.data }, { type: 'LockForceReleased', actor: actorOf(who), data: { lock: p.holder, reason: 'the CI job was cancelled' } });
       },
     },
     {

@@ -210,7 +210,8 @@ t.test('the periodic writer: writes, skips an unchanged ledger, outlives a faili
     },
   };
   const { logger, lines } = capturedLogger();
-  const writer = startCheckpointWriter({ pool: l.pool, blobs: flaky, key: l.key, intervalMs: 30, logger });
+  const runs: string[] = [];
+  const writer = startCheckpointWriter({ pool: l.pool, blobs: flaky, key: l.key, intervalMs: 30, logger, onRun: (outcome) => runs.push(outcome) });
   const waitFor = async (what: string, done: () => Promise<boolean>) => {
     for (let i = 0; i < 200 && !(await done()); i++) await new Promise((r) => setTimeout(r, 10));
     t.ok(await done(), what);
@@ -227,6 +228,8 @@ t.test('the periodic writer: writes, skips an unchanged ledger, outlives a faili
   await new Promise((r) => setTimeout(r, 200));
   t.strictSame((await l.blobs.listCheckpoints()).length, count, 'stopped: no more checkpoints');
   t.strictSame(lines().filter((line) => line.msg === 'checkpoint written').length, count);
+  t.strictSame(runs[0], 'failed', 'each run is reported (metrics): the failure first');
+  t.ok(runs.length > 2 && runs.slice(1).every((outcome) => outcome === 'ok'), `then ok runs: ${runs.join(', ')}`);
 });
 
 t.test('the checkpoint is one snapshot: stream heads and position agree under concurrent writes', async (t) => {

@@ -25,7 +25,7 @@ t.test('appends, loads and snapshots a stream', async (t) => {
   t.strictSame(await store.load('s'), { streamId: 's', state: initialState, version: 0, fresh: true, chain: GENESIS });
   t.ok(E.isRight(await run('s', { type: 'PushState', lockId: null, body: storedBody(1) }, metadata())()));
   t.ok(E.isRight(await run('s', { type: 'LockState', lock: lockL }, metadata())()));
-  const expected = { lock: lockL, lockTakenBy: { actor: 'tester', subject: null }, released: null, lastVersion: 1, lastSerial: 1, head: { version: 1, serial: 1, lineage: 'lineage-1', sha256: storedBody(1).sha256, lockId: null } };
+  const expected = { lock: lockL, lockTakenBy: { actor: 'tester', subject: null }, lease: null, released: null, lastVersion: 1, lastSerial: 1, head: { version: 1, serial: 1, lineage: 'lineage-1', sha256: storedBody(1).sha256, lockId: null }, pinned: [], pruned: 0 };
   const cached = await store.load('s');
   t.strictSame([cached.version, cached.fresh, cached.state], [2, false, expected], 'this process answers from its cache');
   const fromDatabase = await ledgerStores(pool).store.load('s');
@@ -61,7 +61,7 @@ t.test('each event chains its hash from the previous one in its stream', async (
     t.equal(row.hash, chainHash(previous.get(row.stream_id) ?? GENESIS_HASH, chainedFieldsOf(row)), `${row.stream_id} v${row.stream_version}`);
     previous.set(row.stream_id, row.hash);
   }
-  t.strictSame(rows.map((r) => [r.stream_id, r.type, r.schema_version]), [['a', 'StateLocked', 2], ['a', 'StateUnlocked', 1], ['b', 'StateLocked', 2]]);
+  t.strictSame(rows.map((r) => [r.stream_id, r.type, r.schema_version]), [['a', 'StateLocked', 3], ['a', 'StateUnlocked', 1], ['b', 'StateLocked', 3]]);
   t.not(rows[0]?.hash, rows[2]?.hash);
 });
 
@@ -79,7 +79,7 @@ t.test('an append at a version the stream is no longer at is a conflict and writ
   for (const [what, stream] of stale) {
     const outcome = await store.append(
       stream,
-      { events: [{ type: 'StateLocked', data: { lock: { ID: 'late' }, taken_by: null } }], metadata: meta, recordedAt: new Date(), stateAfter: initialState },
+      { events: [{ type: 'StateLocked', data: { lock: { ID: 'late' }, taken_by: null, lease: null } }], metadata: meta, recordedAt: new Date(), stateAfter: initialState },
     );
     t.strictSame(outcome, E.left({ type: 'StreamVersionConflict', streamId: 's' }), what);
   }

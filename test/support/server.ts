@@ -1,3 +1,4 @@
+import type { GlobPolicy } from '../../src/policies/glob-policy.js';
 import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -44,6 +45,8 @@ export interface ServerOptions {
   readonly tls?: https.ServerOptions;
   /** Another process on the same database (a second server): reuse it instead of a fresh one. */
   readonly db?: TestDatabase;
+  /** LOCK_TTL: lock leases per state. */
+  readonly leases?: GlobPolicy<number | null>;
 }
 
 export const basicAuth = (user: string, password: string): string =>
@@ -99,6 +102,7 @@ export const startServer = async (t: Test, options: ServerOptions = {}): Promise
     wakeups,
     oidc: options.oidc,
     ...(options.tls === undefined ? {} : { certificateName: clientCertificateName }),
+    ...(options.leases === undefined ? {} : { leases: options.leases }),
   });
   const baseUrl = await listen(t, app, traffic, options.tls);
   return {

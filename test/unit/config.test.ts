@@ -69,3 +69,40 @@ t.test('checkpoints: the signing key and the interval', async (t) => {
   t.strictSame(checkpoints({ CHECKPOINT_INTERVAL: '5m' }), ['CHECKPOINT_INTERVAL must be an integer from 0 to 604800, got "5m"']);
   t.strictSame(checkpoints({ CHECKPOINT_INTERVAL: '-1' }), ['CHECKPOINT_INTERVAL must be an integer from 0 to 604800, got "-1"']);
 });
+
+t.test('METRICS_PORT: off by default, a port apart from PORT', async (t) => {
+  const metricsPort = (env: NodeJS.ProcessEnv) => {
+    const config = loadConfig(env);
+    return E.isRight(config) ? config.right.metricsPort : config.left;
+  };
+  t.strictSame(metricsPort({}), undefined, 'unset: /metrics only on the main port, for administrators');
+  t.strictSame(metricsPort({ METRICS_PORT: '9464' }), 9464);
+  t.strictSame(metricsPort({ METRICS_PORT: '0' }), ['METRICS_PORT must be an integer from 1 to 65535, got "0"']);
+  t.strictSame(metricsPort({ METRICS_PORT: 'prometheus' }), ['METRICS_PORT must be an integer from 1 to 65535, got "prometheus"']);
+  t.strictSame(metricsPort({ METRICS_PORT: '8080' }), ['METRICS_PORT must differ from PORT (8080): it serves the metrics without authentication, apart from the API']);
+  t.strictSame(metricsPort({ PORT: '9000', METRICS_PORT: '8080' }), 8080, 'the default PORT taken elsewhere is fine');
+});
+
+t.test('LOCK_TTL: a default lease and leases per glob, or none', async (t) => {
+  const leases = (env: NodeJS.ProcessEnv) => {
+    const config = loadConfig(env);
+    return E.isRight(config) ? config.right.lockLeases : config.left;
+  };
+  t.strictSame(leases({}), { rules: [], fallback: undefined }, 'unset: locks have no lease');
+  t.strictSame(leases({ LOCK_TTL: '2h' }), { rules: [], fallback: 7200 });
+  t.strictSame(leases({ LOCK_TTL: '2h, team-a/**=30m ,prod/*=off,90' }), [
+    'LOCK_TTL must be a duration (2h), or GLOB=DURATION entries with an optional default, comma-separated (2h,team-a/**=30m,prod/*=off): "90": only one value may apply to every state; give the others a glob (GLOB=VALUE)',
+  ]);
+  t.strictSame(leases({ LOCK_TTL: 'team-a/**=30m,prod/*=off,1d' }), {
+    rules: [
+      { glob: 'team-a/**', value: 1800 },
+      { glob: 'prod/*', value: null },
+    ],
+    fallback: 86400,
+  });
+  const refusal = (why: string) => [`LOCK_TTL must be a duration (2h), or GLOB=DURATION entries with an optional default, comma-separated (2h,team-a/**=30m,prod/*=off): ${why}`];
+  t.strictSame(leases({ LOCK_TTL: 'forever' }), refusal('"forever": expected a duration such as 90s, 30m, 2h or 7d (at most 366d)'));
+  t.strictSame(leases({ LOCK_TTL: '0s' }), refusal('"0s": expected a duration such as 90s, 30m, 2h or 7d (at most 366d)'));
+  t.strictSame(leases({ LOCK_TTL: '367d' }), refusal('"367d": expected a duration such as 90s, 30m, 2h or 7d (at most 366d)'));
+  t.strictSame(leases({ LOCK_TTL: 'a b=1h' }), refusal('"a b=1h": the glob must be state-name characters with * and **'));
+});

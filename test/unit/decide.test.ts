@@ -23,10 +23,12 @@ const bodyData = (b: StoredBody) => ({
 });
 const pushed = (version: number, lock: LockInfo | null = null, b: StoredBody = body): StateEvent => ({
   type: 'StatePushed',
-  data: { version, lock_id: lock?.ID ?? null, lock_operation: lock?.Operation ?? null, lock_who: lock?.Who ?? null, ...bodyData(b) },
+  data: { version, lock_id: lock?.ID ?? null, lock_operation: lock?.Operation ?? null, lock_who: lock?.Who ?? null, lease_until: null, ...bodyData(b) },
 });
-const locked = (lock: LockInfo): StateEvent => ({ type: 'StateLocked', data: { lock, taken_by: null } });
+const locked = (lock: LockInfo): StateEvent => ({ type: 'StateLocked', data: { lock, taken_by: null, lease: null } });
 const deleted = (version: number): StateEvent => ({ type: 'StateDeleted', data: { version, lock_id: null } });
+
+const unlock = (presented: LockInfo | null, mayForce = false) => ({ type: 'UnlockState' as const, presented, mayForce });
 
 t.test('lock', async (t) => {
   given(t, []).when({ type: 'LockState', lock: lockA }).then([locked(lockA)]);
@@ -39,14 +41,13 @@ t.test('lock', async (t) => {
 });
 
 t.test('unlock', async (t) => {
-  const unlock = (presented: LockInfo | null, mayForce = false) => ({ type: 'UnlockState' as const, presented, mayForce });
   given(t, [locked(lockA)]).when(unlock(lockA)).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
   given(t, []).when(unlock(lockA)).then([]);
   given(t, [locked(lockA)]).when(unlock(lockB)).thenFails({ type: 'LockMismatch', holder: lockA });
   given(t, [locked(lockA)]).when(unlock({ ID: 'lock-b' }, true)).thenFails({ type: 'LockMismatch', holder: lockA });
   // Force-unlock: no body (Terraform) or only the holder's ID (OpenTofu), by a caller who may force.
-  given(t, [locked(lockA)]).when(unlock(null, true)).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
-  given(t, [locked(lockA)]).when(unlock({ ID: 'lock-a', Created: '0001-01-01T00:00:00Z' }, true)).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
+  given(t, [locked(lockA)]).when(unlock(null, true)).then([{ type: 'LockForceReleased', data: { lock: lockA, reason: null } }]);
+  given(t, [locked(lockA)]).when(unlock({ ID: 'lock-a', Created: '0001-01-01T00:00:00Z' }, true)).then([{ type: 'LockForceReleased', data: { lock: lockA, reason: null } }]);
   given(t, [locked(lockA)]).when(unlock(null)).thenFails({ type: 'ForceUnlockForbidden', holder: lockA });
   given(t, [locked(lockA)]).when(unlock({ ID: 'lock-a' })).thenFails({ type: 'ForceUnlockForbidden', holder: lockA });
   // The holder's own unlock needs no force, whoever may force.
@@ -54,10 +55,10 @@ t.test('unlock', async (t) => {
   // Anyone who may read sees the whole LockInfo: sent by another identity, it is still a force-unlock.
   const alice = { actor: 'user:alice', subject: null };
   const mallory = { actor: 'token:mallory', subject: null };
-  const takenByAlice: StateEvent = { type: 'StateLocked', data: { lock: lockA, taken_by: alice } };
+  const takenByAlice: StateEvent = { type: 'StateLocked', data: { lock: lockA, taken_by: alice, lease: null } };
   given(t, [takenByAlice]).when(unlock(lockA), alice).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
   given(t, [takenByAlice]).when(unlock(lockA), mallory).thenFails({ type: 'ForceUnlockForbidden', holder: lockA });
-  given(t, [takenByAlice]).when(unlock(lockA, true), mallory).then([{ type: 'LockForceReleased', data: { lock: lockA } }]);
+  given(t, [takenByAlice]).when(unlock(lockA, true), mallory).then([{ type: 'LockForceReleased', data: { lock: lockA, reason: null } }]);
   given(t, []).when(unlock(null)).then([]);
   // An unlock retried after its first attempt succeeded and someone else locked meanwhile:
   // 200, and the new holder keeps the lock.
@@ -72,15 +73,15 @@ t.test('unlock', async (t) => {
 t.test('a lock is held by the identity that took it, not by whoever knows its ID', async (t) => {
   const alice = { actor: 'user:alice', subject: null };
   const ci = (sub: string) => ({ actor: 'oidc:https://gitlab.example.com', subject: sub });
-  given(t, []).when({ type: 'LockState', lock: lockA }, alice).then([{ type: 'StateLocked', data: { lock: lockA, taken_by: alice } }]);
-  const takenByAlice: StateEvent = { type: 'StateLocked', data: { lock: lockA, taken_by: alice } };
+  given(t, []).when({ type: 'LockState', lock: lockA }, alice).then([{ type: 'StateLocked', data: { lock: lockA, taken_by: alice, lease: null } }]);
+  const takenByAlice: StateEvent = { type: 'StateLocked', data: { lock: lockA, taken_by: alice, lease: null } };
   given(t, [takenByAlice]).when({ type: 'LockState', lock: lockA }, alice).then([]);
   given(t, [takenByAlice]).when({ type: 'LockState', lock: lockA }, ci('x')).thenFails({ type: 'LockHeld', holder: lockA });
   given(t, [takenByAlice]).when({ type: 'PushState', lockId: 'lock-a', body }, alice).then([pushed(1, lockA)]);
   given(t, [takenByAlice]).when({ type: 'PushState', lockId: 'lock-a', body }, ci('x')).thenFails({ type: 'LockHeld', holder: lockA });
   given(t, [takenByAlice]).when({ type: 'DeleteState', lockId: 'lock-a' }, { actor: 'user:alice', subject: 'other' }).thenFails({ type: 'LockHeld', holder: lockA });
   // Two pipelines of one issuer differ by subject.
-  const takenByCi: StateEvent = { type: 'StateLocked', data: { lock: lockA, taken_by: ci('project:a') } };
+  const takenByCi: StateEvent = { type: 'StateLocked', data: { lock: lockA, taken_by: ci('project:a'), lease: null } };
   given(t, [takenByCi]).when({ type: 'PushState', lockId: 'lock-a', body }, ci('project:a')).then([pushed(1, lockA)]);
   given(t, [takenByCi]).when({ type: 'PushState', lockId: 'lock-a', body }, ci('project:b')).thenFails({ type: 'LockHeld', holder: lockA });
   // A lock recorded before identities, and the command line, go by the ID alone.
@@ -97,7 +98,7 @@ t.test('push', async (t) => {
   given(t, [locked(lockA)]).when({ type: 'PushState', lockId: null, body }).thenFails({ type: 'LockHeld', holder: lockA });
   given(t, [locked(lockA)]).when({ type: 'PushState', lockId: 'lock-b', body }).thenFails({ type: 'LockHeld', holder: lockA });
   given(t, []).when({ type: 'PushState', lockId: 'lock-a', body }).thenFails({ type: 'LockLost', lockId: 'lock-a' });
-  given(t, [locked(lockA), { type: 'LockForceReleased', data: { lock: lockA } }])
+  given(t, [locked(lockA), { type: 'LockForceReleased', data: { lock: lockA, reason: null } }])
     .when({ type: 'PushState', lockId: 'lock-a', body })
     .thenFails({ type: 'LockLost', lockId: 'lock-a' });
   // Version numbers are the server's own sequence and keep counting across a delete.
@@ -108,7 +109,7 @@ t.test('a retried push (same bytes, same lock as the current version) is not a n
   given(t, [pushed(1)]).when({ type: 'PushState', lockId: null, body }).then([]);
   given(t, [locked(lockA), pushed(1, lockA)]).when({ type: 'PushState', lockId: 'lock-a', body }).then([]);
   // Its first attempt was stored even if the lock was force-released before the retry arrived.
-  given(t, [locked(lockA), pushed(1, lockA), { type: 'LockForceReleased', data: { lock: lockA } }])
+  given(t, [locked(lockA), pushed(1, lockA), { type: 'LockForceReleased', data: { lock: lockA, reason: null } }])
     .when({ type: 'PushState', lockId: 'lock-a', body })
     .then([]);
   // Anything else is a new version: other bytes, another lock, or a state deleted since.
@@ -140,6 +141,7 @@ t.test('rollback', async (t) => {
       lock_id: null,
       lock_operation: null,
       lock_who: null,
+      lease_until: null,
       ...bodyData(restored),
       from_version: 2,
       to_version: 1,
@@ -186,7 +188,51 @@ t.test('rollback', async (t) => {
     .then([
       {
         type: 'StateRolledBack',
-        data: { version: 3, lock_id: null, lock_operation: null, lock_who: null, ...bodyData(sealed), from_version: 2, to_version: 1, reason: 'bad apply' },
+        data: { version: 3, lock_id: null, lock_operation: null, lock_who: null, lease_until: null, ...bodyData(sealed), from_version: 2, to_version: 1, reason: 'bad apply' },
       },
     ]);
+});
+
+t.test('lock leases: an expired lease makes the lock breakable, not revoked', async (t) => {
+  const at = (iso: string) => new Date(iso);
+  const lease = { seconds: 600, until: '2026-12-07T10:10:00.000Z' };
+  const leased = (lock: LockInfo, until = lease.until): StateEvent => ({ type: 'StateLocked', data: { lock, taken_by: null, lease: { seconds: 600, until } } });
+  // A lock taken with a lease ends it `seconds` after the decision.
+  given(t, []).when({ type: 'LockState', lock: lockA, leaseSeconds: 600 }).then([leased(lockA)]);
+  // Before the lease ends nobody else may take it; after, another lock takes over, naming the old holder.
+  given(t, [leased(lockA)]).when({ type: 'LockState', lock: lockB }, undefined, at('2026-12-07T10:09:59.000Z')).thenFails({ type: 'LockHeld', holder: lockA });
+  given(t, [leased(lockA)])
+    .when({ type: 'LockState', lock: lockB, leaseSeconds: 600 }, undefined, at('2026-12-07T10:10:01.000Z'))
+    .then([
+      { type: 'LockExpired', data: { lock: lockA, taken_by: null, lease_until: lease.until } },
+      { type: 'StateLocked', data: { lock: lockB, taken_by: null, lease: { seconds: 600, until: '2026-12-07T10:20:01.000Z' } } },
+    ]);
+  // Until someone asks, the holder of an expired lease still writes, renewing it, and unlocks.
+  const late = at('2026-12-07T11:00:00.000Z');
+  given(t, [leased(lockA)])
+    .when({ type: 'PushState', lockId: 'lock-a', body }, undefined, late)
+    .then([{ ...pushed(1, lockA), data: { ...(pushed(1, lockA).data as object), lease_until: '2026-12-07T11:10:00.000Z' } } as StateEvent]);
+  given(t, [leased(lockA)]).when(unlock(lockA), undefined, late).then([{ type: 'StateUnlocked', data: { lock_id: 'lock-a' } }]);
+  // A renewal moves the end: a takeover before the renewed end is refused.
+  const renewed: StateEvent = { ...pushed(1, lockA), data: { ...(pushed(1, lockA).data as object), lease_until: '2026-12-07T11:10:00.000Z' } } as StateEvent;
+  given(t, [leased(lockA), renewed]).when({ type: 'LockState', lock: lockB }, undefined, at('2026-12-07T11:05:00.000Z')).thenFails({ type: 'LockHeld', holder: lockA });
+  // The retried LOCK of the holder is still a no-op, lease or not.
+  given(t, [leased(lockA)]).when({ type: 'LockState', lock: lockA }, undefined, late).then([]);
+  // After a takeover the old holder's writes and unlock are refused: its lock is gone.
+  const takenOver = [leased(lockA), { type: 'LockExpired', data: { lock: lockA, taken_by: null, lease_until: lease.until } } as StateEvent, leased(lockB, '2026-12-07T11:10:00.000Z')];
+  given(t, takenOver).when({ type: 'PushState', lockId: 'lock-a', body }, undefined, late).thenFails({ type: 'LockHeld', holder: lockB });
+  given(t, takenOver).when(unlock(lockA), undefined, late).thenFails({ type: 'LockMismatch', holder: lockB });
+  // A lock without a lease never expires, and a write under no lock renews nothing.
+  given(t, [locked(lockA)]).when({ type: 'LockState', lock: lockB }, undefined, at('2099-01-01T00:00:00.000Z')).thenFails({ type: 'LockHeld', holder: lockA });
+  given(t, []).when({ type: 'PushState', lockId: null, body }, undefined, late).then([pushed(1)]);
+});
+
+t.test('an administrator releases a lock with a reason', async (t) => {
+  given(t, [locked(lockA)]).when({ type: 'ReleaseLock', reason: 'CI job cancelled', expectedId: null }).then([
+    { type: 'LockForceReleased', data: { lock: lockA, reason: 'CI job cancelled' } },
+  ]);
+  given(t, [locked(lockA)]).when({ type: 'ReleaseLock', reason: 'stale', expectedId: 'lock-a' }).then([{ type: 'LockForceReleased', data: { lock: lockA, reason: 'stale' } }]);
+  // Naming the lock guards against releasing one taken since the administrator looked.
+  given(t, [locked(lockA)]).when({ type: 'ReleaseLock', reason: 'stale', expectedId: 'lock-b' }).thenFails({ type: 'LockMismatch', holder: lockA });
+  given(t, []).when({ type: 'ReleaseLock', reason: 'stale', expectedId: null }).then([]);
 });

@@ -24,7 +24,28 @@ export interface BlobStore {
   putCheckpoint(name: string, bytes: Buffer): Promise<{ readonly writeOnce: boolean }>;
   /** The names of every checkpoint, in ascending order; read one with get(checkpointKey(name)). */
   listCheckpoints(): Promise<string[]>;
+  /**
+   * Every object whose key starts with `prefix`, streamed a page at a time (memory stays bounded
+   * however many there are); the order is the store's own.
+   */
+  list(prefix: string): AsyncIterable<StoredObject>;
+  /**
+   * Removes the blob under key (deleting one that is not there is no error). Only the retention
+   * code calls this, and only under the blob's guard (src/storage/blobs/blob-guards.ts).
+   */
+  delete(key: string): Promise<void>;
 }
+
+/** An object as a listing shows it. */
+export interface StoredObject {
+  readonly key: string;
+  readonly size: number;
+  /** When its bytes were last written (a content key written again counts as new). */
+  readonly lastModified: Date;
+}
+
+/** Whether a key is a body's content address (`sha256/ab/ab12...`), not a checkpoint or a leftover partial file. */
+export const isBodyKey = (key: string): boolean => /^sha256\/([0-9a-f]{2})\/\1[0-9a-f]{62}$/.test(key);
 
 /**
  * Bytes to store, with their size and SHA-256 (hex; S3 is given it to check the bytes against): a

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
+import type { Dir } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { CHECKPOINT_PREFIX, isCheckpointName, type BlobSource, type BlobStore, type PendingUpload } from './blob-store.js';
+import { CHECKPOINT_PREFIX, isCheckpointName, type BlobSource, type BlobStore, type PendingUpload, type StoredObject } from './blob-store.js';
 
 const isCode = (error: unknown, code: string): boolean =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
@@ -48,7 +49,12 @@ const linkOrCopy = async (file: string, target: string): Promise<void> => {
  */
 export const fsBlobStore = async (root: string): Promise<BlobStore> => {
   await fs.mkdir(root, { recursive: true, mode: 0o700 });
-  const pathOf = (key: string): string => path.join(root, ...key.split('/'));
+  /** Keys are content addresses and checkpoint names; whatever a caller passes, the path stays under root. */
+  const pathOf = (key: string): string => {
+    const resolved = path.join(root, ...key.split('/'));
+    if (path.relative(root, resolved).startsWith('..') || path.isAbsolute(path.relative(root, resolved))) throw new Error(`blob key ${JSON.stringify(key.slice(0, 100))} leaves the blob folder`);
+    return resolved;
+  };
 
   const exists = async (key: string): Promise<boolean> =>
     fs.access(pathOf(key)).then(
@@ -110,5 +116,35 @@ export const fsBlobStore = async (root: string): Promise<BlobStore> => {
     return names.filter(isCheckpointName).sort();
   };
 
-  return { upload, get, exists, ping, putCheckpoint, listCheckpoints };
+  /** Walks the folders under the prefix one directory handle at a time: bounded memory whatever the count. */
+  async function* list(prefix: string): AsyncIterable<StoredObject> {
+    const walk = async function* (dir: string, keyPrefix: string): AsyncGenerator<StoredObject> {
+      let handle: Dir;
+      try {
+        handle = await fs.opendir(dir);
+      } catch (error) {
+        if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return;
+        throw error;
+      }
+      for await (const entry of handle) {
+        const key = `${keyPrefix}${entry.name}`;
+        if (entry.isDirectory()) yield* walk(path.join(dir, entry.name), `${key}/`);
+        else if (entry.isFile() && key.startsWith(prefix)) {
+          const stat = await fs.stat(path.join(dir, entry.name)).catch((error: unknown) => (isCode(error, 'ENOENT') ? undefined : Promise.reject(error)));
+          if (stat !== undefined) yield { key, size: stat.size, lastModified: stat.mtime };
+        }
+      }
+    };
+    // The deepest folder the prefix names whole; entries below it are filtered by the rest.
+    const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
+    yield* walk(folder === '' ? root : pathOf(folder.slice(0, -1)), folder);
+  }
+
+  const remove = async (key: string): Promise<void> => {
+    const target = pathOf(key);
+    await fs.rm(target, { force: true });
+    await sync(path.dirname(target)).catch((error: unknown) => (isCode(error, 'ENOENT') ? undefined : Promise.reject(error)));
+  };
+
+  return { upload, get, exists, ping, putCheckpoint, listCheckpoints, list, delete: remove };
 };

@@ -3,7 +3,7 @@ import https from 'node:https';
 import * as Minio from 'minio';
 import type { S3Config } from '../../config.js';
 import { DependencyFailure } from '../failures.js';
-import { BODY_PREFIX, type BlobStore } from './blob-store.js';
+import { BODY_PREFIX, type BlobStore, type StoredObject } from './blob-store.js';
 import { abortStaleUploads, PART_SIZE, startUpload } from './s3-upload.js';
 import { s3Checkpoints } from './s3-checkpoints.js';
 
@@ -87,5 +87,17 @@ export const s3BlobStore = async (settings: S3Config): Promise<BlobStore> => {
       if (!(await bucketExists())) throw new Error(`bucket ${bucket} does not exist`);
     },
     ...s3Checkpoints(client, bucket),
+    // minio's listing stream asks S3 for the next page (up to 1,000 keys) only as it is read.
+    list: async function* (prefix: string): AsyncIterable<StoredObject> {
+      try {
+        for await (const item of client.listObjectsV2(bucket, prefix, true) as AsyncIterable<Minio.BucketItem>) {
+          if (item.name === undefined) continue;
+          yield { key: item.name, size: item.size, lastModified: item.lastModified ?? new Date(0) };
+        }
+      } catch (error) {
+        throw unavailable('list the bodies', error);
+      }
+    },
+    delete: (key) => guarded('delete a body', () => client.removeObject(bucket, key)),
   };
 };

@@ -21,6 +21,8 @@ export const startCheckpointWriter = (deps: {
   readonly key: SigningKey;
   readonly intervalMs: number;
   readonly logger: Logger;
+  /** Told how each run ended (metrics): `mismatch` when the ledger no longer matches its checkpoints. */
+  readonly onRun?: (outcome: 'ok' | 'mismatch' | 'failed') => void;
 }): CheckpointWriter => {
   const { logger, intervalMs } = deps;
   if (intervalMs <= 0) return { stop: async () => undefined };
@@ -29,7 +31,7 @@ export const startCheckpointWriter = (deps: {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
 
-  const writeOne = async () => {
+  const writeOne = async (): Promise<'ok' | 'mismatch'> => {
     const sealed = await sealLedger(deps.pool, deps.blobs, deps.key, { skipUnchanged: true });
     if (E.isLeft(sealed)) {
       const refusal = sealed.left;
@@ -38,21 +40,26 @@ export const startCheckpointWriter = (deps: {
       } else {
         logger.error({ streams: refusal.streams }, 'checkpoint not written: streams whose head event is missing; run `state-ledger verify`');
       }
-      return;
+      return 'mismatch';
     }
     const { lookup } = sealed.right;
     if (lookup.rejected !== undefined) logger.error({ checkpoint: lookup.rejected.name, reason: lookup.rejected.reason }, 'a checkpoint does not hold; run `state-ledger verify`');
-    if (sealed.right.kind === 'unchanged') return;
+    if (sealed.right.kind === 'unchanged') return lookup.rejected === undefined ? 'ok' : 'mismatch';
     logger.info({ checkpoint: sealed.right.checkpoint.name, streams: sealed.right.checkpoint.streams.length }, 'checkpoint written');
     if (!sealed.right.writeOnce && !toldNotWriteOnce) {
       toldNotWriteOnce = true;
       logger.warn('checkpoints are not write-once in this store (the S3 bucket has no object lock): whoever holds its credentials can delete them; enable object lock on the bucket');
     }
+    return lookup.rejected === undefined ? 'ok' : 'mismatch';
   };
 
   const tick = () => {
     running = writeOne()
-      .catch((error: unknown) => logger.warn({ err: error, retryInSeconds: intervalMs / 1000 }, 'checkpoint failed; trying again later'))
+      .then((outcome) => deps.onRun?.(outcome))
+      .catch((error: unknown) => {
+        logger.warn({ err: error, retryInSeconds: intervalMs / 1000 }, 'checkpoint failed; trying again later');
+        deps.onRun?.('failed');
+      })
       .finally(() => {
         if (!stopped) timer = setTimeout(tick, intervalMs).unref();
       });

@@ -120,11 +120,18 @@ const verifyStreams = async (sql: SqlExecutor, problems: LedgerProblem[], ends: 
   }
 };
 
-/** Re-hashes every blob a version refers to. */
+/**
+ * Re-hashes every blob a kept version refers to. A version a VersionPruned event removed has no
+ * body to check (its absence is the ledger's own record, not corruption); its key is still checked
+ * when a kept version of any state refers to the same bytes. Read from the events, not the read models.
+ */
 const verifyBlobs = async (sql: SqlExecutor, blobs: BlobStore, problems: LedgerProblem[]) => {
   const { rows } = await sql.query<{ key: string; sha256: string; size: number }>(
-    `SELECT DISTINCT data->>'blob_key' AS key, data->>'sha256' AS sha256, (data->>'size')::bigint AS size
-     FROM events WHERE type IN ('StatePushed', 'StateRolledBack') ORDER BY 1`,
+    `SELECT DISTINCT e.data->>'blob_key' AS key, e.data->>'sha256' AS sha256, (e.data->>'size')::bigint AS size
+     FROM events e
+     WHERE e.type IN ('StatePushed', 'StateRolledBack')
+       AND NOT EXISTS (SELECT 1 FROM events p WHERE p.type = 'VersionPruned' AND p.stream_id = e.stream_id AND p.data->'version' = e.data->'version')
+     ORDER BY 1`,
   );
   for (const { key, sha256, size } of rows) {
     const stream = await blobs.get(key);
