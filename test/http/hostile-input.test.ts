@@ -455,7 +455,7 @@ const names = (): Case[] => {
     ['10,000 characters, on a lock', { method: 'LOCK', path: `/states/${'b'.repeat(10_000)}`, headers: JSON_TYPE, body: lockJson() }, invalidName],
     ['an encoded slash before a bad segment', get('/states/a%2F.b'), invalidName],
     ['a nested name with an empty segment', { method: 'LOCK', path: '/states/team//app', headers: JSON_TYPE, body: lockJson() }, invalidName],
-    ['a nested name ending in a slash, on a push', { method: 'POST', path: '/states/team/app/', headers: JSON_TYPE, body: VALID_DOC }, invalidName],
+    ['a nested name ending in two slashes, on a push (one is allowed)', { method: 'POST', path: '/states/team/app//', headers: JSON_TYPE, body: VALID_DOC }, invalidName],
     ['a sub-resource word as a segment, on a push', { method: 'POST', path: '/states/team/versions/app', headers: JSON_TYPE, body: VALID_DOC }, bad(/versions.*segment/, 'invalid_name')],
     ['a sub-resource word as a segment, on a lock', { method: 'POST', path: '/states/team/outputs/lock', headers: JSON_TYPE, body: lockJson() }, bad(/outputs.*segment/, 'invalid_name')],
     ['an encoded sub-resource word as a segment, on a LOCK', { method: 'LOCK', path: '/states/team%2Fdiff', headers: JSON_TYPE, body: lockJson() }, bad(/diff.*segment/, 'invalid_name')],
