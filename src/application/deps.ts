@@ -1,5 +1,6 @@
 import type { BodyLimits } from '../bodies/ingest.js';
 import type { AccessState } from '../access/state.js';
+import type { CommandObserver } from '../commands/handler.js';
 import type { EventStore } from '../commands/ports.js';
 import type { AccessEvent } from '../events/access-events.js';
 import type { SqlExecutor } from '../storage/sql.js';
@@ -13,4 +14,6 @@ export interface LedgerDeps {
   readonly db: SqlExecutor;
   readonly blobs: BlobStore;
   readonly limits: BodyLimits;
+  /** Told how every command ends (metrics); none in tools that nobody watches. */
+  readonly commandObserver?: CommandObserver | undefined;
 }

@@ -3,7 +3,7 @@ import { decideAccess, type AccessCommand, type AccessError, type DesiredAccess 
 import type { DesiredAccessFile } from '../access/access-file.js';
 import type { Grant } from '../access/roles.js';
 import { evolveAccess, type AccessState } from '../access/state.js';
-import { commandHandler } from '../commands/handler.js';
+import { commandHandler, type CommandObserver } from '../commands/handler.js';
 import type { ConcurrencyConflict } from '../commands/errors.js';
 import type { CommandMetadata } from '../commands/commands.js';
 import type { EventStore } from '../commands/ports.js';
@@ -42,8 +42,8 @@ export interface Applied {
 }
 
 /** Users, tokens and grants: every change is a command on the access stream. */
-export const manageAccess = (store: EventStore<AccessState, AccessEvent>) => {
-  const run = commandHandler(store, decideAccess, evolveAccess);
+export const manageAccess = (store: EventStore<AccessState, AccessEvent>, observer?: CommandObserver) => {
+  const run = commandHandler(store, decideAccess, evolveAccess, observer);
   const execute = async (command: AccessCommand, metadata: CommandMetadata) =>
     E.map((handled: { events: Array<{ event: AccessEvent }> }) => handled.events.map((e) => e.event))(await run(ACCESS_STREAM, command, metadata)());
 

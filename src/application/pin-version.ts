@@ -14,9 +14,9 @@ const ATTEMPTS = 5;
  * stream's prune count, and a prune in between makes the pin stale and read again.
  */
 export const pinVersion =
-  (deps: Pick<LedgerDeps, 'store' | 'db'>) =>
+  (deps: Pick<LedgerDeps, 'store' | 'db' | 'commandObserver'>) =>
   async (name: string, version: number, reason: string, metadata: CommandMetadata): Promise<E.Either<CommandError, { readonly changed: boolean }>> => {
-    const run = handleCommand(deps.store);
+    const run = handleCommand(deps.store, deps.commandObserver);
     for (let attempt = 1; ; attempt++) {
       const { state } = await deps.store.load(name, { fresh: true });
       const entry = await findVersionRecord(deps.db, name, version);
@@ -29,8 +29,8 @@ export const pinVersion =
 
 /** Unpins version V: retention may prune it again. Unpinning a version that is not pinned changes nothing. */
 export const unpinVersion =
-  (deps: Pick<LedgerDeps, 'store'>) =>
+  (deps: Pick<LedgerDeps, 'store' | 'commandObserver'>) =>
   async (name: string, version: number, metadata: CommandMetadata): Promise<E.Either<CommandError, { readonly changed: boolean }>> =>
     E.map((handled: { events: readonly unknown[] }) => ({ changed: handled.events.length > 0 }))(
-      await handleCommand(deps.store)(name, { type: 'UnpinVersion', version }, metadata)(),
+      await handleCommand(deps.store, deps.commandObserver)(name, { type: 'UnpinVersion', version }, metadata)(),
     );

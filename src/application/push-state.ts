@@ -24,7 +24,7 @@ export const pushState =
   (deps: LedgerDeps) =>
   async (name: string, lockId: string | null, body: Readable, declared: Declared, metadata: CommandMetadata): Promise<E.Either<CommandError | BodyError, Pushed>> => {
     // Refuse before receiving hundreds of MB when the lock already forbids the write.
-    const allowed = await precheckWrite(deps.store)(name, lockId, callerOf(metadata))();
+    const allowed = await precheckWrite(deps.store, deps.commandObserver)(name, lockId, callerOf(metadata))();
     if (E.isLeft(allowed)) return allowed;
     const received = await receiveBody(body, declared, deps.limits);
     if (E.isLeft(received)) return received;
@@ -39,7 +39,7 @@ export const pushState =
       }
       const stored = await withInspectedBody(deps, received.right, declared, async (stored) =>
         // The version exists from now on, not from when its upload began.
-        E.map(headVersion)(await handleCommand(deps.store)(name, { type: 'PushState', lockId, body: stored }, { ...metadata, now: new Date() })()),
+        E.map(headVersion)(await handleCommand(deps.store, deps.commandObserver)(name, { type: 'PushState', lockId, body: stored }, { ...metadata, now: new Date() })()),
       );
       return E.map(pushed)(stored);
     } finally {

@@ -67,7 +67,7 @@ export const rollbackState =
       const serial = serialOrError.right;
       const run = async (body: StoredBody) =>
         E.map((handled: Handled) => ({ version: headVersion(handled), restored: target.version, serial }))(
-          await handleCommand(deps.store)(name, { type: 'RollbackState', lockId: request.lockId, target, body, reason: request.reason, force: request.force }, { ...metadata, now: new Date() })(),
+          await handleCommand(deps.store, deps.commandObserver)(name, { type: 'RollbackState', lockId: request.lockId, target, body, reason: request.reason, force: request.force }, { ...metadata, now: new Date() })(),
         );
       if (serial === entry.serial) {
         // The new version refers to the stored body as it is: claim its key before the event

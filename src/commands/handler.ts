@@ -41,19 +41,6 @@ export interface CommandObserver {
   readonly onOutcome: (report: CommandReport) => void;
 }
 
-const observers = new WeakMap<object, CommandObserver>();
-
-/**
- * The store, telling `observer` how every command run on it through handleCommand or
- * commandHandler ends (when the caller passes no observer of its own). Lets the composition root
- * watch commands without every use case carrying the observer along.
- */
-export const observeCommands = <S, Ev extends LedgerEvent>(store: EventStore<S, Ev>, observer: CommandObserver): EventStore<S, Ev> => {
-  const observed: EventStore<S, Ev> = { load: (streamId, options) => store.load(streamId, options), append: (loaded, request) => store.append(loaded, request) };
-  observers.set(observed, observer);
-  return observed;
-};
-
 const commandName = (command: unknown): string => {
   const type = typeof command === 'object' && command !== null ? (command as { type?: unknown }).type : undefined;
   return typeof type === 'string' && /^\w{1,64}$/.test(type) ? type : 'unknown';
@@ -87,7 +74,7 @@ export const commandHandler =
     store: EventStore<S, Ev>,
     decideCommand: (command: C, state: S, metadata: CommandMetadata) => E.Either<Err, Ev[]>,
     evolveState: (state: S, event: Ev) => S,
-    observer: CommandObserver | undefined = observers.get(store),
+    observer?: CommandObserver,
   ) =>
   (streamId: string, command: C, metadata: CommandMetadata): TE.TaskEither<Err | ConcurrencyConflict, Handled<S, Ev>> =>
   async () => {
@@ -132,13 +119,13 @@ export const commandHandler =
     }
   };
 
-/** A state's commands; `observer` (else the one observeCommands gave the store) is told how each ends. */
+/** A state's commands; `observer` (metrics) is told how each ends. */
 export const handleCommand = (store: EventStore, observer?: CommandObserver) =>
   commandHandler<LedgerState, Command, StateEvent, DomainError>(
     store,
     (command, state, metadata) => decide(command, state, { caller: callerOf(metadata), now: metadata.now }),
     evolve,
-    observer ?? observers.get(store),
+    observer,
   );
 
 /**
@@ -157,7 +144,7 @@ export const confirmedState = async <S, Ev extends LedgerEvent>(store: EventStor
  * the observer is told of it as a PushState refused.
  */
 export const precheckWrite =
-  (store: EventStore, observer: CommandObserver | undefined = observers.get(store)) =>
+  (store: EventStore, observer?: CommandObserver) =>
   (streamId: string, lockId: string | null, caller: LockTaker | undefined): TE.TaskEither<DomainError, void> =>
   async () => {
     const checked = checkWriteLock(await confirmedState(store, streamId, (state) => E.isLeft(checkWriteLock(state, lockId, caller))), lockId, caller);

@@ -5,7 +5,6 @@ import type { LedgerDeps } from '../application/deps.js';
 import type { TrafficLimits, Users } from '../config.js';
 import type { Logger } from '../logger.js';
 import { timerWakeups, type EventWakeups } from '../storage/event-wakeups.js';
-import { observeCommands } from '../commands/handler.js';
 import type { LedgerMetrics } from '../observability/metrics.js';
 import { accessLog, measureRequests } from './access-log.js';
 import { metricsRoutes, recordRequests } from './metrics-routes.js';
@@ -107,8 +106,8 @@ const forgettingAccess = <S, Ev extends LedgerEvent>(store: EventStore<S, Ev>, c
 
 export const createApp = (appDeps: AppDeps): express.Express => {
   const { metrics } = appDeps;
-  // Commands run on these stores tell the metrics how they ended (the handler's observer port).
-  const deps: AppDeps = metrics === undefined ? appDeps : { ...appDeps, store: observeCommands(appDeps.store, metrics.commands) };
+  // Every command tells the metrics how it ended (the handler's observer port).
+  const deps: AppDeps = { ...appDeps, commandObserver: metrics?.commands };
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag'); // we set content ETags ourselves
@@ -139,7 +138,7 @@ export const createApp = (appDeps: AppDeps): express.Express => {
   app.use(nestedStateNames);
   app.use(protocolRoutes({ ...deps, leases: deps.leases ?? noPolicy }));
   const accessStore = forgettingAccess(deps.accessStore, authenticate.accessChanged);
-  app.use(accessRoutes({ ...deps, access: manageAccess(metrics === undefined ? accessStore : observeCommands(accessStore, metrics.commands)) }));
+  app.use(accessRoutes({ ...deps, access: manageAccess(accessStore, deps.commandObserver) }));
   app.use(stateRoutes(deps));
   app.use(locksRoutes(deps));
   app.use(outputsRoutes(deps));

@@ -47,7 +47,7 @@ const sendLocks = (res: Response, table: boolean, locks: ReadonlyArray<ReturnTyp
 /** Who holds which lock, since when and until when, and an administrator's release with a reason. */
 export const locksRoutes = (deps: LedgerDeps & { readonly logger: Logger; readonly traffic: TrafficLimits }): express.Router => {
   const { db, logger } = deps;
-  const run = handleCommand(deps.store);
+  const run = handleCommand(deps.store, deps.commandObserver);
   const router = express.Router();
 
   router.get('/locks', async (req, res) => {

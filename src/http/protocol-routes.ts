@@ -62,7 +62,7 @@ export const protocolRoutes = (deps: ProtocolDeps): express.Router => {
   const need = (role: Role) => requireRole(role, logger);
   const small = smallBody(traffic.requestTimeoutMs);
   const slots = uploadSlots(traffic);
-  const run = handleCommand(store);
+  const run = handleCommand(store, deps.commandObserver);
   const push = pushState(deps);
   const router = express.Router();
 

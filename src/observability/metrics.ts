@@ -32,7 +32,7 @@ export type RunOutcome = 'ok' | 'mismatch' | 'failed';
 export interface LedgerMetrics {
   /** What `render` answers: Prometheus text format 0.0.4. */
   readonly contentType: string;
-  /** The handler's observer port (see observeCommands in src/commands/handler.ts). */
+  /** The handler's observer port (LedgerDeps.commandObserver: src/commands/handler.ts). */
   readonly commands: CommandObserver;
   /** For observedBlobStore. */
   readonly blobs: BlobObserver;

@@ -1,7 +1,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import pg from 'pg';
 import t, { type Test } from 'tap';
-import { handleCommand, observeCommands } from '../../src/commands/handler.js';
+import { handleCommand } from '../../src/commands/handler.js';
 import { createApp } from '../../src/http/app.js';
 import { metricsApp } from '../../src/http/metrics-routes.js';
 import { ledgerStores } from '../../src/ledger-stores.js';
@@ -200,7 +200,7 @@ t.test('a version conflict and its retry are counted through the handler observe
   const { pool } = await freshDatabase(t);
   const metrics = createMetrics();
   // Two processes on one database: the first decides from its cache, which the second moved.
-  const first = handleCommand(observeCommands(ledgerStores(pool).store, metrics.commands));
+  const first = handleCommand(ledgerStores(pool).store, metrics.commands);
   const second = handleCommand(ledgerStores(pool).store);
   t.ok(E.isRight(await first('s', { type: 'PushState', lockId: null, body: storedBody(1) }, metadata())()));
   t.ok(E.isRight(await second('s', { type: 'PushState', lockId: null, body: storedBody(2) }, metadata())()));
