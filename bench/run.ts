@@ -30,6 +30,7 @@ import { startServer, type ServerProcess } from './server-process.js';
 import { shapesBench, type ShapeResult } from './shapes-bench.js';
 import { measureValidator, type ValidatorResult } from './validator-bench.js';
 import { verifyBench, type VerifyBenchResult } from './verify-bench.js';
+import { streamBench, streamRows, type StreamBenchResult } from './stream-bench.js';
 import { migrate } from '../src/storage/postgres.js';
 import { MiB, num, ratio, table, times } from './stats.js';
 
@@ -154,6 +155,7 @@ const main = async () => {
     S3_REGION: 'us-east-1',
     AUTH_USERS: 'bench:bench',
     LOG_LEVEL: 'warn',
+    MAX_CONNECTIONS: '4000', // the event-stream phase holds 1,000 streams open beside the load
   });
   // Measured as a pipeline signs in in production: an API token with a grant, looked up in PostgreSQL on every request.
   const developer: Target = { port: server.port, agent: keepAliveAgent(2), authorization: basicAuth('bench', 'bench') };
@@ -261,6 +263,9 @@ const main = async () => {
       return verifyBench({ databaseUrl: verifyUrl.toString(), blobs: { ...s3, useSSL: false, region: 'us-east-1', bucket: verifyBucket, timeoutMs: 60_000 }, log, events: VERIFY_EVENTS });
     }, () => 1);
 
+    // ---- f) 1,000 open event streams: memory and CPU, idle and with events flowing ----
+    const streams = await measure('event streams: 1,000 open, idle and with events flowing', null, () => streamBench(target, server, log), () => 1);
+
     const finishedAt = new Date();
     const serverLogs = server.logLines();
     const report = {
@@ -290,6 +295,7 @@ const main = async () => {
       },
       history,
       verify,
+      streams,
       validator,
       shapes,
       serverMemory: memory,
@@ -333,6 +339,7 @@ type Report = {
   body: Record<'small' | 'large', { bytes: number } & Record<'push' | 'read', Record<'server' | 'floor', Measured<BodyRuns>>>>;
   history: Measured<HistoryResult>;
   verify: Measured<VerifyBenchResult>;
+  streams: Measured<StreamBenchResult>;
   validator: Measured<ValidatorResult[]>;
   shapes: Measured<ShapeResult[]>;
   serverMemory: { point: string; hwm: number; rss: number }[];
@@ -418,6 +425,12 @@ const printReport = (r: Report) => {
     rows.push(['  verify, events/s', num(v.eventsPerSecond), num((v.events / v.readFloorMs) * 1000), times(ratio(v.eventsPerSecond, (v.events / v.readFloorMs) * 1000))]);
     rows.push(['  writing a checkpoint, s', num(v.checkpointMs / 1000)]);
     if (v.problems.length > 0) errors.push(`verify found problems: ${v.problems.slice(0, 3).join('; ')}`);
+  }
+
+  noteErrors('streams', r.streams);
+  if (r.streams.result !== null) {
+    rows.push(...streamRows(r.streams.result, num, MiB));
+    if (r.streams.result.errors.length > 0) errors.push(`streams: ${r.streams.result.errors.join('; ')}`);
   }
 
   noteErrors('validator', r.validator);

@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import { createApp } from '../http/app.js';
+import { openStreams } from '../http/event-stream.js';
 import { createHttpServer, listenOn } from '../http/server.js';
 import { metricsApp } from '../http/metrics-routes.js';
 import { createMetrics } from '../observability/metrics.js';
@@ -18,6 +19,9 @@ import { clientCertificateName, loadTls } from '../http/tls.js';
 import { loadOidcIssuers } from '../identity/load-issuers.js';
 import { oidcVerifier } from '../identity/oidc.js';
 import { ADMIN, ensureFirstAdministrator, type FirstAdministrator } from '../zero-setup-users.js';
+import { projectionLag } from '../projections/async/checkpoints.js';
+import { asyncProjections } from '../projections/async/projections.js';
+import { startProjectionRunner, type ProjectionRunner } from '../projections/async/runner.js';
 
 const credentialsLine = (first: FirstAdministrator): string => {
   switch (first.kind) {
@@ -83,6 +87,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   let metricsServer: http.Server | undefined;
   let checkpoints: CheckpointWriter | undefined;
   let retention: RetentionSchedule | undefined;
+  let projections: ProjectionRunner | undefined;
   try {
     // The process's own registry (never prom-client's global one), and the blob store timed for it.
     const metrics = createMetrics({
@@ -90,6 +95,8 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
       pool: runtime.pool,
       processMetrics: true,
       onSourceError: (source, error) => logger.warn({ source, err: error }, 'metrics of a failing source left out of a scrape'),
+      projectionLag: () => projectionLag(runtime.pool, asyncProjections.map((projection) => projection.name)),
+      openStreams,
     });
     const blobs = observedBlobStore(runtime.blobs, metrics.blobs);
     const { key, created } = await loadSigningKey(config.checkpoints.signingKey);
@@ -126,12 +133,15 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
       await listenOn(metricsServer, config.metricsPort, config.host);
       logger.info({ host: config.host, port: config.metricsPort }, 'serving GET /metrics without authentication');
     }
+    // Each projection runs in one process at a time (an advisory lock); the others stand by.
+    projections = startProjectionRunner({ url: runtime.databaseUrl, wakeups, logger, context: { blobs }, projections: asyncProjections });
     checkpoints = startCheckpointWriter({ pool: runtime.pool, blobs, key, intervalMs: config.checkpoints.intervalMs, logger, onRun: (outcome) => metrics.run('checkpoint', outcome) });
     retention = startRetentionSchedule(
       { pool: runtime.pool, store: runtime.ledger.store, blobs },
       { retention: config.retention.policy, pruneIntervalMs: config.retention.pruneIntervalMs, gcIntervalMs: config.retention.gcIntervalMs, graceSeconds: config.retention.gcGraceSeconds, logger },
     );
   } catch (error) {
+    await projections?.stop().catch(() => undefined);
     await retention?.stop().catch(() => undefined);
     metricsServer?.close();
     server?.close();
@@ -154,6 +164,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   process.once('SIGTERM', force('second signal'));
   setTimeout(force('grace period over'), grace + 1000).unref();
 
+  const projectionsStopped = projections.stop(); // a batch cut short rolls back: its events are applied again by whoever runs next
   const checkpointsStopped = checkpoints.stop();
   const retentionStopped = retention.stop();
   const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -165,6 +176,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   server.closeAllConnections();
   await atMost(left() / 2, checkpointsStopped); // not behind a hung dependency: a checkpoint is written again next start
   await atMost(left() / 2, retentionStopped); // an interrupted prune or gc is harmless: the next run finishes it
+  await atMost(left() / 2, projectionsStopped);
   await atMost(left(), runtime.close());
   logger.info('stopped');
   process.exit(0);

@@ -10,6 +10,7 @@ import { accessLog, measureRequests } from './access-log.js';
 import { metricsRoutes, recordRequests } from './metrics-routes.js';
 import { faultOf } from '../storage/failures.js';
 import { auditRoutes } from './audit-routes.js';
+import { eventStreamRoutes } from './event-stream.js';
 import { authentication } from './auth.js';
 import { accessRoutes } from './access-routes.js';
 import { outputsRoutes } from './outputs.js';
@@ -27,6 +28,7 @@ import { nestedStateNames } from './nested-names.js';
 import { noPolicy, type GlobPolicy } from '../policies/glob-policy.js';
 import { requestId } from './request-context.js';
 import { stateRoutes } from './state-routes.js';
+import { resourcesRoutes } from './resources-routes.js';
 
 export interface AppDeps extends LedgerDeps {
   /** AUTH_USERS: plain-text development users, administrators of everything (empty in production). */
@@ -143,6 +145,8 @@ export const createApp = (appDeps: AppDeps): express.Express => {
   app.use(locksRoutes(deps));
   app.use(outputsRoutes(deps));
   app.use(historyRoutes(deps));
+  app.use(resourcesRoutes(deps));
+  app.use(eventStreamRoutes({ ...deps, wakeups: deps.wakeups ?? timerWakeups, authenticator: authenticate }));
   app.use(auditRoutes({ ...deps, wakeups: deps.wakeups ?? timerWakeups }));
   app.use((req, res) => sendError(res, { type: 'NotFound', message: `no route for ${req.method} ${req.path}` }));
   app.use(lastResort(deps.logger));

@@ -1,33 +1,17 @@
 import express from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import type { LedgerDeps } from '../application/deps.js';
-import { publicAccessData } from '../events/access-events.js';
-import { isStateEvent, lockIdOf, type RecordedEvent } from '../events/events.js';
+import { lockIdOf, type RecordedEvent } from '../events/events.js';
 import { globalFeed, presentPosition, stateKnown, streamEvents } from '../storage/event-reads.js';
 import type { EventWakeups } from '../storage/event-wakeups.js';
 import { decodeEventsQuery, decodeFeedQuery, decodeRequest, decodeStateParams } from './codecs.js';
+import { eventJson } from './event-json.js';
 import { notFound, sendError } from './errors.js';
 import { principalOf, requireRole, visiblePatterns } from './access-control.js';
 import { mayManageAccess } from '../identity/authenticate.js';
 import type { Logger } from '../logger.js';
 import { pageSize } from './paging.js';
 import { sendTable, wantsTable } from './text-table.js';
-
-const eventJson = (e: RecordedEvent) => ({
-  position: e.position,
-  state: e.streamId,
-  stream_version: e.streamVersion,
-  type: e.event.type,
-  recorded_at: e.recordedAt,
-  actor: e.metadata.actor,
-  remote_address: e.metadata.remote_address,
-  user_agent: e.metadata.user_agent,
-  request_id: e.metadata.request_id,
-  lock_id: lockIdOf(e.event),
-  hash: e.hash,
-  data: isStateEvent(e.event) ? e.event.data : publicAccessData(e.event),
-  ...(e.metadata.claims === undefined ? {} : { claims: e.metadata.claims }),
-});
 
 const eventColumns = ['position', 'state', 'version', 'type', 'time', 'actor', 'address', 'user agent', 'request id', 'lock id'];
 const eventCells = (e: RecordedEvent) => [

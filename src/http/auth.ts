@@ -42,8 +42,8 @@ const loggable = (name: string | undefined): string | null => {
 /** `Bearer <secret>` as RFC 6750 writes it. */
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
 
-/** What the request presents: its Authorization header, else its verified client certificate. */
-const credentialsOf = (req: Request, certificateName: (req: Request) => string | undefined): Credentials | undefined => {
+/** What the request presents: its Authorization header, else its verified client certificate (undefined: malformed). */
+export const credentialsOf = (req: Request, certificateName: (req: Request) => string | undefined): Credentials | undefined => {
   const header = req.headers.authorization;
   if (header === undefined) {
     const name = certificateName(req);

@@ -110,14 +110,14 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     if (wantsTable(req)) {
       return sendTable(
         res,
-        ['version', 'serial', 'size', 'resources', 'outputs', 'created', 'by', 'operation', 'who', 'restored from', 'lock id', 'pinned', 'pruned'],
+        ['version', 'serial', 'size', 'resources', 'outputs', 'created', 'by', 'operation', 'who', 'restored from', 'lock id', 'pinned', 'pruned', 'instances'],
         versions.map((v) => [
           v.version, v.serial, v.size, v.resource_count, v.output_count, v.created_at, v.created_by, v.operation, v.who, v.restored_from, v.lock_id,
-          v.pinned_at === null ? null : 'pinned', v.pruned_at === null ? null : 'pruned',
+          v.pinned_at === null ? null : 'pinned', v.pruned_at === null ? null : 'pruned', v.instance_count,
         ]),
       );
     }
-    res.json({ name, versions: versions.map(versionJson), next });
+    res.json({ name, versions: versions.map((v) => ({ ...versionJson(v), instances: v.instance_count })), next });
   });
 
   router.get('/states/:name/versions/:version', read, async (req, res) => {

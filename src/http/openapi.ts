@@ -3,6 +3,9 @@ import { readFileSync } from 'node:fs';
 import express from 'express';
 import { MAX_WAIT_SECONDS } from './codecs.js';
 import { components, parameterRef, responseRef, schemaRef } from './openapi/components.js';
+import { outputsPaths } from './openapi/outputs.js';
+import { eventStreamPaths } from './openapi/event-stream.js';
+import { contentsPaths } from './openapi/contents.js';
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, served without authentication at GET /openapi.json.
@@ -333,7 +336,7 @@ const paths: Json = {
         tags: ['states'],
         parameters: [NAME],
         responses: {
-          '200': answer('The outputs.', json(schemaRef('Outputs'))),
+          '200': answer('The outputs; an `outputs`-only caller gets sensitive ones without their `value`.', json(schemaRef('Outputs'))),
           '403': answer('An `outputs`-only caller and an encrypted state (reading it needs `read`); or too low a role.', json(schemaRef('Error'))),
           '404': answer('No current version, no such state, or no role on it.', json(schemaRef('Error'))),
           '410': responseRef('Gone'),
@@ -344,6 +347,7 @@ const paths: Json = {
       read,
     ),
   },
+  ...outputsPaths,
   '/locks': {
     get: operation(
       {
@@ -519,6 +523,8 @@ const paths: Json = {
       { auth: true },
     ),
   },
+  ...eventStreamPaths,
+  ...contentsPaths,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -56,6 +56,10 @@ export interface MetricsSources {
   /** A read of a source that takes longer is given up for this scrape. */
   readonly sourceTimeoutMs?: number;
   readonly onSourceError?: (source: string, error: unknown) => void;
+  /** Each asynchronous projection's lag (src/projections/async/checkpoints.ts: projectionLag), read at scrape time. */
+  readonly projectionLag?: () => Promise<ReadonlyArray<{ readonly name: string; readonly events: number; readonly seconds: number }>>;
+  /** Event streams (GET /events/stream) open in this process. */
+  readonly openStreams?: () => number;
 }
 
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'LOCK', 'UNLOCK']);
@@ -225,6 +229,50 @@ export const createMetrics = (sources: MetricsSources = {}): LedgerMetrics => {
     });
   }
 
+  const openStreams = sources.openStreams;
+  if (openStreams !== undefined) {
+    new Gauge({
+      name: 'state_ledger_event_streams_open',
+      help: 'Event streams (GET /events/stream) open in this process.',
+      registers,
+      collect() {
+        this.set(openStreams());
+      },
+    });
+  }
+
+  const lagOf = sources.projectionLag;
+  if (lagOf !== undefined) {
+    /** One read for both gauges per scrape, as for the locks. */
+    let reading: ReturnType<typeof lagOf> | undefined;
+    const readLag = () => {
+      reading ??= lagOf().finally(() => {
+        reading = undefined;
+      });
+      return withTimeout(reading, timeoutMs, 'the projection lag query');
+    };
+    new Gauge({
+      name: 'state_ledger_projection_lag_events',
+      help: 'Final events of the ledger an asynchronous projection has not applied yet (counted up to 100000), by projection.',
+      labelNames: ['projection'] as const,
+      registers: [database],
+      async collect() {
+        this.reset();
+        for (const lag of await readLag()) this.set({ projection: lag.name }, lag.events);
+      },
+    });
+    new Gauge({
+      name: 'state_ledger_projection_lag_seconds',
+      help: 'How long the oldest final event an asynchronous projection has not applied yet has waited (0 when caught up), by projection.',
+      labelNames: ['projection'] as const,
+      registers: [database],
+      async collect() {
+        this.reset();
+        for (const lag of await readLag()) this.set({ projection: lag.name }, lag.seconds);
+      },
+    });
+  }
+
   if (sources.processMetrics === true) collectDefaultMetrics({ register: registry });
 
   return {
@@ -258,7 +306,7 @@ export const createMetrics = (sources: MetricsSources = {}): LedgerMetrics => {
     run: (kind, outcome) => runs.inc({ kind, outcome }),
     render: async () => {
       let fromDatabase = '';
-      if (db !== undefined) {
+      if (db !== undefined || lagOf !== undefined) {
         try {
           fromDatabase = await database.metrics();
         } catch (error) {

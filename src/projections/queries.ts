@@ -78,14 +78,21 @@ const versionColumns =
 
 const MAX_VERSION = 2 ** 31 - 1;
 
+/**
+ * A version in the versions list, with the resource instances its body holds as the contents
+ * index counted them (src/projections/async/contents-index.ts): null until the index has read it,
+ * and for encrypted or unreadable bodies.
+ */
+export type ListedVersion = VersionEntry & { readonly instance_count: number | null };
+
 /** Newest first; `before` is an exclusive keyset cursor (the primary key serves it); `at` hides later versions. */
 export const listVersions = async (
   sql: SqlExecutor,
   name: string,
   page: { limit: number; before?: number | undefined; at?: Date | undefined },
-): Promise<VersionEntry[]> => {
-  const { rows } = await sql.query<VersionEntry & Row>(
-    `SELECT ${versionColumns} FROM state_versions
+): Promise<ListedVersion[]> => {
+  const { rows } = await sql.query<ListedVersion & Row>(
+    `SELECT ${versionColumns}, i.instance_count FROM state_versions LEFT JOIN state_version_instances i USING (name, version)
      WHERE name = $1 AND version < $2 AND ($4::timestamptz IS NULL OR created_at <= $4)
      ORDER BY version DESC LIMIT $3`,
     [name, page.before ?? MAX_VERSION, page.limit, page.at ?? null],
@@ -197,4 +204,103 @@ export const listStates = async (sql: SqlExecutor, visible: readonly string[], p
             },
     };
   });
+};
+
+/** One filter of a resource search: the exact value, or (`prefix`) the start of it. */
+export interface TextMatch {
+  readonly value: string;
+  readonly prefix: boolean;
+}
+
+export interface ResourceFilter {
+  readonly type?: TextMatch | undefined;
+  /** Exact: the instance address or its resource's address; prefix: the start of the instance address. */
+  readonly address?: TextMatch | undefined;
+  readonly id?: TextMatch | undefined;
+  readonly provider?: TextMatch | undefined;
+  /** '' (exact) is the root module. */
+  readonly module?: TextMatch | undefined;
+  readonly state?: TextMatch | undefined;
+}
+
+export interface FoundResource {
+  readonly state: string;
+  readonly version: number;
+  readonly ordinal: number;
+  readonly address: string;
+  readonly resource_address: string;
+  readonly mode: string;
+  readonly type: string;
+  readonly name: string;
+  readonly module: string;
+  readonly provider: string;
+  readonly index_key: string | number | null;
+  readonly id: string | null;
+}
+
+/** LIKE's own characters taken literally. */
+const likePrefix = (value: string): string => `${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/**
+ * Resource instances of the current versions (the contents index) of states whose name matches
+ * one of `visible` (PostgreSQL regular expressions), filtered, in (state, place in the document)
+ * order after the keyset cursor `after`. Each filter is `=` or `LIKE 'start%'` on a column with a
+ * text_pattern_ops index (migrations/0007).
+ *
+ * Two shapes, because PostgreSQL cannot estimate how many states a caller's regular expressions
+ * let through: with an `id` or `address` filter (selective, indexed), the matching instances are
+ * found by that index and joined to the visible states; otherwise the visible states are walked in
+ * name order and each one's instances read by the primary key (name, ordinal), a page at most per
+ * state, so a reader of a few states among thousands never scans the others' instances.
+ */
+export const searchResources = async (
+  sql: SqlExecutor,
+  visible: readonly string[],
+  filter: ResourceFilter,
+  page: { readonly limit: number; readonly after?: { readonly state: string; readonly ordinal: number } | undefined },
+): Promise<FoundResource[]> => {
+  const values: unknown[] = [visible, page.limit];
+  const param = (value: unknown): string => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+  const instance: string[] = [];
+  const states: string[] = ['c.name ~ ANY($1::text[])'];
+  const match = (into: string[], column: string, m: TextMatch | undefined) => {
+    if (m === undefined) return;
+    into.push(m.prefix ? `${column} LIKE ${param(likePrefix(m.value))}` : `${column} = ${param(m.value)}`);
+  };
+  match(instance, 'r.type', filter.type);
+  match(instance, 'r.instance_id', filter.id);
+  match(instance, 'r.provider', filter.provider);
+  match(instance, 'r.module', filter.module);
+  match(states, 'c.name', filter.state);
+  if (filter.address !== undefined) {
+    if (filter.address.prefix) match(instance, 'r.address', filter.address);
+    else {
+      const value = param(filter.address.value);
+      instance.push(`(r.address = ${value} OR r.resource_address = ${value})`);
+    }
+  }
+  if (page.after !== undefined) {
+    const state = param(page.after.state);
+    states.push(`c.name >= ${state}`);
+    instance.push(`(r.name, r.ordinal) > (${state}, ${param(page.after.ordinal)})`);
+  }
+  const columns = `r.name AS state, c.version, r.ordinal, r.address, r.resource_address, r.mode, r.type, r.resource_name AS name, r.module, r.provider,
+            r.index_key, r.instance_id AS id`;
+  const where = (conditions: readonly string[]) => (conditions.length === 0 ? 'TRUE' : conditions.join(' AND '));
+  const selective = filter.id !== undefined || filter.address !== undefined;
+  const { rows } = await sql.query<FoundResource & Row>(
+    selective
+      ? `SELECT ${columns} FROM state_resource_instances r JOIN state_contents c ON c.name = r.name
+         WHERE ${where([...states, ...instance])}
+         ORDER BY r.name, r.ordinal LIMIT $2`
+      : `SELECT ${columns}
+         FROM (SELECT name, version FROM state_contents c WHERE ${where(states)} ORDER BY name) c
+         CROSS JOIN LATERAL (SELECT * FROM state_resource_instances r WHERE r.name = c.name AND ${where(instance)} ORDER BY r.ordinal LIMIT $2) r
+         ORDER BY c.name, r.ordinal LIMIT $2`,
+    values,
+  );
+  return rows;
 };

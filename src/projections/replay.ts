@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { streamFold } from '../commands/stream-kinds.js';
 import { COMMIT_ORDER_START, eventsInCommitOrder, type CommitCursor } from '../storage/event-reads.js';
+import type { AsyncProjection, ProjectionContext } from './async/async-projection.js';
+import { writeCheckpoint } from './async/checkpoints.js';
+import { projectFrom } from './async/project-from.js';
+import { asyncProjections } from './async/projections.js';
 import { readModelTables, type TableName } from './read-model.js';
 import { ReadModelRebuild } from './rebuild.js';
 
@@ -31,6 +35,17 @@ export interface ReplayReport {
 }
 
 const tables = Object.keys(readModelTables) as TableName[];
+
+export interface ReplayOptions {
+  /** The asynchronous projections (all of them unless told). */
+  readonly asyncProjections?: readonly AsyncProjection[];
+  /**
+   * Where they read bodies. With it, a swap rebuilds them here, from scratch, like the inline
+   * ones; without it (a replay that opened no blob store), a swap empties their tables and sets
+   * their checkpoints back to the start, and the servers' projection runners rebuild them.
+   */
+  readonly context?: ProjectionContext;
+}
 
 /**
  * Reads events in (transaction, position) order after the cursor and feeds them to the rebuild.
@@ -120,7 +135,10 @@ export const replay = async (
   pool: pg.Pool,
   mode: ReplayMode,
   onProgress: (progress: ReplayProgress) => void = () => undefined,
+  options: ReplayOptions = {},
 ): Promise<ReplayReport> => {
+  const asynchronous = options.asyncProjections ?? asyncProjections;
+  const asyncTables = mode.kind === 'swap' ? asynchronous.flatMap((projection) => projection.tables) : [];
   const schema = `replay_${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}_${randomBytes(3).toString('hex')}`;
   const client = await pool.connect();
   let broken: Error | undefined;
@@ -128,7 +146,7 @@ export const replay = async (
   try {
     const total = (await client.query<{ n: number }>('SELECT count(*)::int AS n FROM events')).rows[0]?.n ?? 0;
     await client.query(`CREATE SCHEMA ${schema}`);
-    for (const table of tables) await client.query(`CREATE TABLE ${schema}.${table} (LIKE public.${table} INCLUDING ALL)`);
+    for (const table of [...tables, ...asyncTables]) await client.query(`CREATE TABLE ${schema}.${table} (LIKE public.${table} INCLUDING ALL)`);
     await client.query(`SET search_path TO ${schema}, public`);
 
     const rebuild = new ReadModelRebuild();
@@ -154,14 +172,27 @@ export const replay = async (
       await client.query('ROLLBACK');
       return { events: done, schema, differences };
     }
+    // The asynchronous projections read every body: most of that before writers are stopped.
+    const { context } = options;
+    const asyncCursors = new Map<string, CommitCursor>();
+    for (const projection of asynchronous) {
+      asyncCursors.set(projection.name, context === undefined ? COMMIT_ORDER_START : await projectFrom(client, projection, context, COMMIT_ORDER_START, true));
+    }
     await client.query('BEGIN');
     await client.query('LOCK TABLE public.streams IN SHARE MODE');
     await readInto(client, rebuild, snapshots, cursor, { committedOnly: false, until: null }, progress);
     await rebuild.finish(client);
-    for (const table of tables) {
+    if (context !== undefined) {
+      for (const projection of asynchronous) {
+        asyncCursors.set(projection.name, await projectFrom(client, projection, context, asyncCursors.get(projection.name) ?? COMMIT_ORDER_START, false));
+      }
+    }
+    for (const table of [...tables, ...asyncTables]) {
       await client.query(`DROP TABLE public.${table}`);
       await client.query(`ALTER TABLE ${schema}.${table} SET SCHEMA public`);
     }
+    // A runner in a server finds its checkpoint moved and follows it (see applyBatch).
+    for (const [name, at] of asyncCursors) await writeCheckpoint(client, name, at);
     await rewriteSnapshots(client, snapshots);
     await client.query('COMMIT');
     return { events: done, schema, differences: [] };

@@ -731,7 +731,7 @@ const outputs = (ctx: Ctx): Case[] => {
     // A write to a sub-resource that takes none reads as a nested name holding a reserved word.
     ['POST /states/app/outputs', send('POST', '/states/app/outputs', '{}'), bad('invalid_name', '"outputs" names a sub-resource and cannot be a segment of a state name')],
     ['DELETE /states/app/outputs', send('DELETE', '/states/app/outputs'), bad('invalid_name', '"outputs" names a sub-resource and cannot be a segment of a state name')],
-    ['one segment too many', get('/states/app/outputs/greeting'), noRoute('GET', '/states/app/outputs/greeting')],
+    ['one segment too many', get('/states/app/outputs/greeting/value'), noRoute('GET', '/states/app/outputs/greeting/value')],
   ];
   return cases.map(([kind, request, expect]) => ({ kind: `GET /states/NAME/outputs: ${kind}`, request, expect }));
 };

@@ -299,3 +299,11 @@ t.test('PostgreSQL down or hung: /metrics still answers, without the lock gauges
   const back = await recovering.render();
   t.strictSame([sample(back, 'state_ledger_locks_held'), sample(back, 'state_ledger_oldest_lock_age_seconds')], [2, 7.5], 'back: the gauges return');
 });
+
+t.test('open event streams are a gauge read at scrape time', async (t) => {
+  let open = 3;
+  const metrics = createMetrics({ openStreams: () => open });
+  t.strictSame(sample(await metrics.render(), 'state_ledger_event_streams_open'), 3);
+  open = 0;
+  t.strictSame(sample(await metrics.render(), 'state_ledger_event_streams_open'), 0);
+});

@@ -164,7 +164,10 @@ const driver = (baseUrl: string) => {
       headers,
       ...(init.body === undefined ? {} : { body: new Uint8Array(Buffer.from(init.body)) }),
     });
-    const text = method === 'HEAD' ? '' : await reply.text();
+    // A stream (GET /events/stream) stays open: its status and headers are the answer.
+    const streaming = reply.headers.get('content-type')?.startsWith('text/event-stream') === true;
+    if (streaming) await reply.body?.cancel();
+    const text = method === 'HEAD' || streaming ? '' : await reply.text();
     sent.push({ operation, url: `${method} ${url}`, status: reply.status });
     return { status: reply.status, text, headers: reply.headers };
   };

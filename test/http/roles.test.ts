@@ -393,12 +393,39 @@ t.test('roles on every state route', async (t) => {
       state: { locked: true },
       call: (p) => ({ method: 'GET', path: `/states/${p.name}/outputs` }),
       changes: false,
-      allowed: async ({ t, reply, p }) => {
+      allowed: async ({ t, reply, who, p }) => {
+        // Sensitive values only for those who may read the state.
+        const outputs = who === 'outputs' ? { ...writtenOutputs(2), db_password: { type: 'string', sensitive: true } } : writtenOutputs(2);
         t.strictSame(answer(reply), {
           status: 200,
           type: JSON_TYPE,
-          body: { name: p.name, version: 2, serial: 2, lineage: LINEAGE, outputs: writtenOutputs(2) },
+          body: { name: p.name, version: 2, serial: 2, lineage: LINEAGE, outputs },
         });
+      },
+    },
+    {
+      route: 'GET /states/N/outputs/OUTPUT',
+      id: 'output',
+      gate: 'outputs',
+      needs: 'outputs',
+      state: { locked: true },
+      call: (p) => ({ method: 'GET', path: `/states/${p.name}/outputs/endpoint` }),
+      changes: false,
+      allowed: async ({ t, reply }) => {
+        t.strictSame(answer(reply), { status: 200, type: JSON_TYPE, body: { name: 'endpoint', type: 'string', sensitive: false, value: 'https://v2.example.com' } });
+      },
+    },
+    {
+      route: 'GET /states/N/outputs/OUTPUT (a sensitive one)',
+      id: 'output-sensitive',
+      gate: 'outputs',
+      needs: 'read',
+      state: { locked: true },
+      call: (p) => ({ method: 'GET', path: `/states/${p.name}/outputs/db_password` }),
+      refusal: (p, who) => forbidden(`output "db_password" of state ${p.name} is sensitive: its value needs the read role; ${actorOf(who)} has ${who}`),
+      changes: false,
+      allowed: async ({ t, reply }) => {
+        t.strictSame(answer(reply), { status: 200, type: JSON_TYPE, body: { name: 'db_password', type: 'string', sensitive: true, value: 's3cr3t-2' } });
       },
     },
     {

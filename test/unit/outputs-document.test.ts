@@ -1,7 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as E from 'fp-ts/lib/Either.js';
+import fc from 'fast-check';
 import t, { type Test } from 'tap';
+import { compactJson, findOutput, redactedOutputs, stringText } from '../../src/bodies/output-values.js';
 import { outputsDocument, type OutputsRefusal } from '../../src/bodies/outputs-document.js';
 
 type Result = E.Either<OutputsRefusal, Buffer>;
@@ -338,4 +340,148 @@ t.test('outputs past the limit are dropped as soon as it is passed', async (t) =
   const value = (JSON.parse(doc.toString()) as { outputs: { blob: { value: string } } }).outputs.blob.value;
   const decoded = JSON.parse(`"${chunk.toString()}"`) as string;
   t.ok(value === decoded.repeat(Math.ceil((4 * MB) / chunk.length)), 'the value spans the chunks whole');
+});
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10, item 3: one output at a time (src/bodies/output-values.ts), on the outputs value as held
+
+/** What redaction must give, from the platform: every sensitive output without `value`. */
+const redactedByParse = (outputs: string): unknown => {
+  const parsed = JSON.parse(outputs) as Record<string, unknown>;
+  return Object.fromEntries(
+    Object.entries(parsed).map(([name, output]) => {
+      if (typeof output !== 'object' || output === null || Array.isArray(output)) return [name, output];
+      const { sensitive } = output as { sensitive?: unknown };
+      if (sensitive === undefined || sensitive === false || sensitive === null) return [name, output];
+      return [name, Object.fromEntries(Object.entries(output).filter(([key]) => key !== 'value'))];
+    }),
+  );
+};
+
+t.test('redaction leaves out the value of sensitive outputs, every other byte as written', async (t) => {
+  const outputs = `{
+    "a": {
+      "value": 123456789012345678901234567890,
+      "type": "number"
+    },
+    "b": {
+      "value": "secret",
+      "type": "string",
+      "sensitive": true
+    },
+    "c": { "type" : "string" , "value" : [1.50, "x"] , "sensitive" : true },
+    "d": {"sensitive": true, "type": "string", "value": "last"},
+    "e": {"value": "kept", "sensitive": false},
+    "f": {"value": "kept too", "sensitive": null},
+    "g": {"value": "twice", "\\u0076alue": "escaped key", "sensitive": true, "sensitive": true},
+    "h": {"value": "a string sensitive errs on hiding", "sensitive": "yes"},
+    "i": 42,
+    "j": {"value": "only a value", "sensitive": false, "sensitive": true},
+    "k": {"sensitive": true, "value": {"deep": ["value", {"value": 1}]}}
+  }`;
+  const redacted = redactedOutputs(Buffer.from(outputs)).toString();
+  t.strictSame(JSON.parse(redacted), redactedByParse(outputs), 'what JSON.parse reads of it');
+  t.strictSame(
+    redacted,
+    `{
+    "a": {
+      "value": 123456789012345678901234567890,
+      "type": "number"
+    },
+    "b": {
+      "type": "string",
+      "sensitive": true
+    },
+    "c": { "type" : "string", "sensitive" : true },
+    "d": {"sensitive": true, "type": "string"},
+    "e": {"value": "kept", "sensitive": false},
+    "f": {"value": "kept too", "sensitive": null},
+    "g": { "sensitive": true, "sensitive": true},
+    "h": { "sensitive": "yes"},
+    "i": 42,
+    "j": { "sensitive": false, "sensitive": true},
+    "k": {"sensitive": true}
+  }`,
+    'byte for byte but the values',
+  );
+  const plain = Buffer.from('{"x": {"value": 1e400, "type": "number"}}');
+  t.equal(redactedOutputs(plain), plain, 'nothing sensitive: the same buffer, not a copy');
+  t.equal(redactedOutputs(Buffer.from('{}')).toString(), '{}');
+});
+
+t.test('redaction agrees with JSON.parse on generated outputs', async (t) => {
+  const output = fc.record(
+    { value: fc.jsonValue({ maxDepth: 3 }), type: fc.constantFrom('string', ['list', 'string']), sensitive: fc.constantFrom(true, false, null) },
+    { requiredKeys: ['value'] },
+  );
+  fc.assert(
+    fc.property(fc.dictionary(fc.string({ unit: 'binary' }), output, { maxKeys: 6 }), fc.constantFrom(undefined, 1, 2, '\t'), (outputs, indent) => {
+      const text = JSON.stringify(outputs, null, indent);
+      const redacted = redactedOutputs(Buffer.from(text)).toString();
+      return JSON.stringify(JSON.parse(redacted)) === JSON.stringify(redactedByParse(text));
+    }),
+    { numRuns: 300 },
+  );
+  t.pass('300 generated outputs');
+});
+
+t.test('findOutput: one output by name, as JSON.parse would read it', async (t) => {
+  const outputs = Buffer.from(`{
+    "api": {"value": "first", "type": "string"},
+    "\\u0061pi": {"value": "second, by an escaped name", "type": "string"},
+    "big": {"value": -1.234567890123456789012345678901e+300, "type": "number"},
+    "secret": {"value": {"k": "v"}, "type": ["map", "string"], "sensitive": true},
+    "no value": {"type": "string"},
+    "a/b \\"q\\" é": {"value": true},
+    "odd": [1, 2],
+    "${'n'.repeat(1024)}": {"value": "long name"}
+  }`);
+  const shown = (name: string) => {
+    const found = findOutput(outputs, name);
+    if (found === undefined || found.kind !== 'output') return found;
+    return { ...found, type: found.type?.toString(), value: found.value?.toString() };
+  };
+  t.strictSame(shown('api'), { kind: 'output', sensitive: false, type: '"string"', value: '"second, by an escaped name"', valueKind: 'string' }, 'the last one wins');
+  t.strictSame(shown('big'), { kind: 'output', sensitive: false, type: '"number"', value: '-1.234567890123456789012345678901e+300', valueKind: 'number' });
+  t.strictSame(shown('secret'), { kind: 'output', sensitive: true, type: '["map", "string"]', value: '{"k": "v"}', valueKind: 'object' });
+  t.strictSame(shown('no value'), { kind: 'output', sensitive: false, type: '"string"', value: undefined, valueKind: undefined });
+  t.strictSame(shown('a/b "q" é'), { kind: 'output', sensitive: false, type: undefined, value: 'true', valueKind: 'boolean' });
+  t.strictSame(shown('odd'), { kind: 'not_an_object' });
+  t.strictSame(shown('n'.repeat(1024)), { kind: 'output', sensitive: false, type: undefined, value: '"long name"', valueKind: 'string' });
+  t.equal(shown('nope'), undefined);
+  t.equal(shown('ap'), undefined, 'no prefix match');
+  t.equal(shown('API'), undefined, 'names are case-sensitive');
+});
+
+t.test('compactJson removes whitespace between tokens only', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['"a b"', '"a b"'],
+    ['123456789012345678901234567890', '123456789012345678901234567890'],
+    ['[\n  1.50,\n  "x \\" y",\n  {"k" : [ ]}\n]', '[1.50,"x \\" y",{"k":[]}]'],
+    ['{ "\\\\" : "\\\\ " }', '{"\\\\":"\\\\ "}'],
+  ];
+  for (const [input, expected] of cases) t.strictSame(compactJson(Buffer.from(input)).toString(), expected, input);
+  const already = Buffer.from('{"a":[1,2]}');
+  t.equal(compactJson(already), already, 'nothing to remove: the same buffer');
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.constantFrom(undefined, 2, '\t'), (value, indent) => {
+      const written = JSON.stringify(value, null, indent) ?? 'null';
+      return compactJson(Buffer.from(written)).toString() === (JSON.stringify(value) ?? 'null');
+    }),
+    { numRuns: 300 },
+  );
+});
+
+t.test('stringText decodes a JSON string to UTF-8 as JSON.parse and Buffer.from do', async (t) => {
+  t.strictSame(stringText(Buffer.from('"plain é"')).toString(), 'plain é');
+  t.strictSame(stringText(Buffer.from('"\\"q\\" \\\\ \\/ \\b\\f\\n\\r\\t \\u00e9 \\ud83d\\ude00"')).toString(), '"q" \\ / \b\f\n\r\t é 😀');
+  t.strictSame(stringText(Buffer.from('"\\ud800x\\udc00"')), Buffer.from('\ufffdx\ufffd'), 'lone surrogates become U+FFFD');
+  t.strictSame(stringText(Buffer.from('"\\ud83d\\u0041"')), Buffer.from('\ufffdA'), 'a high surrogate before another escape');
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary' }), fc.boolean(), (text, escapeAll) => {
+      const json = escapeAll ? `"${Array.from({ length: text.length }, (_, i) => `\\u${text.charCodeAt(i).toString(16).padStart(4, '0')}`).join('')}"` : JSON.stringify(text);
+      return stringText(Buffer.from(json)).equals(Buffer.from(JSON.parse(json) as string));
+    }),
+    { numRuns: 500 },
+  );
 });

@@ -53,6 +53,7 @@ const versionEntry: Json = {
     encrypted: { type: 'boolean', description: "An OpenTofu-encrypted state (stored byte for byte, never parsed)." },
     resources: nullable('integer', { description: 'Resource count (null when encrypted).' }),
     outputs: nullable('integer', { description: 'Output count (null when encrypted).' }),
+    instances: nullable('integer', { description: 'Resource instances in the body (count and for_each expanded), as the contents index counted them: null until it has read the version, and for encrypted or unreadable bodies. Only in the versions list.' }),
     operation: nullable('string', { description: 'The Operation of the lock held at push time.' }),
     who: nullable('string', { description: 'The Who of the lock held at push time.' }),
     restored_from: nullable('integer', { description: 'The version a rollback restored.' }),
@@ -312,6 +313,25 @@ const schemas: Json = {
       status: { type: 'string', enum: ['ok', 'unavailable'] },
       postgres: { type: 'string', enum: ['ok', 'unavailable'] },
       blobs: { type: 'string', enum: ['ok', 'unavailable'] },
+      projections: {
+        description: 'Only with `?verbose`: each asynchronous projection\'s lag (final events not applied yet, counted up to 100000, and how long the oldest has waited), or `unavailable`.',
+        oneOf: [
+          {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['name', 'lag_events', 'lag_seconds', 'checkpoint_at'],
+              properties: {
+                name: { type: 'string' },
+                lag_events: { type: 'integer', minimum: 0 },
+                lag_seconds: { type: 'number', minimum: 0 },
+                checkpoint_at: { oneOf: [{ type: 'string', format: 'date-time' }, { type: 'null' }], description: 'When its checkpoint last moved (null: it never ran).' },
+              },
+            },
+          },
+          { type: 'string', enum: ['unavailable'] },
+        ],
+      },
     },
   },
   User: {

@@ -1,0 +1,32 @@
+import type { RecordedEvent } from '../../events/events.js';
+import type { BlobStore } from '../../storage/blobs/blob-store.js';
+import type { SqlExecutor } from '../../storage/sql.js';
+
+/** What an asynchronous projection may use besides the events: the stored bodies. */
+export interface ProjectionContext {
+  readonly blobs: BlobStore;
+}
+
+/** Row changes prepared for one batch, written inside the batch's transaction (with the checkpoint). */
+export type BatchWrite = (sql: SqlExecutor) => Promise<void>;
+
+/**
+ * A read model kept up to date after the events commit, by the projection runner (marten's
+ * "async daemon"), because it needs more than the events: the contents index reads each version's
+ * body. The runner and `replay` both drive it, so it is defined once. Its SQL names its tables
+ * unqualified: replay rebuilds them in a schema of its own through search_path.
+ */
+export interface AsyncProjection {
+  /** Its checkpoint's name and its advisory lock's key; also the metrics label. */
+  readonly name: string;
+  /** The tables it owns: emptied and rebuilt by `replay`. */
+  readonly tables: readonly string[];
+  /**
+   * Prepares a batch of events in commit order: the slow part (reading bodies) runs here, outside
+   * any transaction, so that no transaction stays open (and holds back every reader of final
+   * events) while bodies are read. A body that cannot be read as a state is part of the result
+   * (recorded as unreadable), not an error; an error (the blob store down) makes the runner try
+   * the batch again later.
+   */
+  prepare(events: readonly RecordedEvent[], context: ProjectionContext): Promise<BatchWrite>;
+}

@@ -1,0 +1,68 @@
+import type pg from 'pg';
+import type { Test } from 'tap';
+import type { Logger } from '../../src/logger.js';
+import type { AsyncProjection } from '../../src/projections/async/async-projection.js';
+import { projectionLag } from '../../src/projections/async/checkpoints.js';
+import { startProjectionRunner, type ProjectionRunner, type RunnerSettings } from '../../src/projections/async/runner.js';
+import type { BlobStore } from '../../src/storage/blobs/blob-store.js';
+import { listenForEvents } from '../../src/storage/event-wakeups.js';
+
+/** Polls `check` until it holds, or fails after `ms`. */
+export const waitFor = async (what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> => {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
+
+/** Records every event it is given, in the order it was given them (to check order and exactly once). */
+export const recorder: AsyncProjection = {
+  name: 'recorder',
+  tables: ['recorded_events'],
+  prepare: async (events) => async (sql) => {
+    await sql.query('INSERT INTO recorded_events (position) SELECT unnest($1::bigint[])', [events.map((e) => e.position)]);
+  },
+};
+
+export const createRecorderTable = (pool: pg.Pool) => pool.query('CREATE TABLE recorded_events (seq bigserial PRIMARY KEY, position bigint NOT NULL)');
+
+export const recorded = async (pool: pg.Pool): Promise<number[]> => (await pool.query<{ position: number }>('SELECT position FROM recorded_events ORDER BY seq')).rows.map((r) => Number(r.position));
+
+/** Every event's position in commit order: (transaction id, position). */
+export const commitOrder = async (pool: pg.Pool): Promise<number[]> =>
+  (await pool.query<{ p: number }>('SELECT global_position AS p FROM events ORDER BY transaction_id, global_position')).rows.map((r) => Number(r.p));
+
+/** A runner of its own (its own listener too), stopped at the end of the test. */
+export const runner = async (
+  t: Test,
+  deps: { url: string; blobs: BlobStore; logger: Logger; projections: readonly AsyncProjection[]; settings?: Partial<RunnerSettings> },
+): Promise<ProjectionRunner> => {
+  const wakeups = await listenForEvents(deps.url, deps.logger);
+  const started = startProjectionRunner({
+    url: deps.url,
+    wakeups,
+    logger: deps.logger,
+    context: { blobs: deps.blobs },
+    projections: deps.projections,
+    settings: { takeoverMs: 200, backstopMs: 500, ...deps.settings },
+  });
+  t.teardown(async () => {
+    await started.stop();
+    await wakeups.close();
+  });
+  return started;
+};
+
+export const caughtUp = async (pool: pg.Pool, names: readonly string[]): Promise<boolean> =>
+  (await projectionLag(pool, names)).every((lag) => lag.events === 0);
+
+/** The contents index's tables, row by row, for comparing two builds. */
+export const contentsTables = async (pool: pg.Pool): Promise<Record<string, unknown[]>> => {
+  const out: Record<string, unknown[]> = {};
+  for (const table of ['state_contents', 'state_resource_instances', 'state_output_index', 'state_version_instances']) {
+    out[table] = (await pool.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${table} t ORDER BY to_jsonb(t)::text`)).rows.map((r) => r.row);
+  }
+  return out;
+};
