@@ -9,6 +9,7 @@ import type { PasswordHash } from '../events/access-events.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { shortMemo } from './short-memo.js';
 import { looksLikeToken, secretSha256 } from './tokens.js';
+import { concurrencyLimit } from '../concurrency-limit.js';
 
 /** The caller, once its credentials check out: the actor every event records, and its grants. */
 export interface Principal {
@@ -78,21 +79,9 @@ const PASSWORD_CHECKS_WAITING = 64;
  * Beyond the queue, undefined: the caller answers 503.
  */
 const checkQueue = () => {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async <A>(work: () => Promise<A>): Promise<A | undefined> => {
-    if (running >= PASSWORD_CHECKS) {
-      if (waiting.length >= PASSWORD_CHECKS_WAITING) return undefined;
-      await new Promise<void>((resolve) => waiting.push(resolve));
-    }
-    running++;
-    try {
-      return await work();
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  };
+  const limit = concurrencyLimit(PASSWORD_CHECKS);
+  return async <A>(work: () => Promise<A>): Promise<A | undefined> =>
+    limit.full() && limit.waiting() >= PASSWORD_CHECKS_WAITING ? undefined : limit.run(work);
 };
 
 const BUSY: AuthFailure = { kind: 'unavailable', reason: 'the server is checking too many passwords at once; retry shortly' };

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { decodeEventRow, eventColumns, type EventRow } from './event-rows.js';
 import type { EventWakeups } from './event-wakeups.js';
 import type { SqlExecutor } from './sql.js';
+import { concurrencyLimit } from '../concurrency-limit.js';
 
 /**
  * One reader of the global feed per process, fanning every new final event out to the live
@@ -178,21 +179,6 @@ const readRange = async (sql: SqlExecutor, after: FeedPlace, upTo: FeedPlace, ab
   return rows.map(entryOf);
 };
 
-/** At most `n` of the given tasks at once; the others wait their turn. */
-const limiter = (n: number) => {
-  let running = 0;
-  const waiting: Array<() => void> = [];
-  return async <A>(work: () => Promise<A>): Promise<A> => {
-    while (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    running++;
-    try {
-      return await work();
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  };
-};
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
@@ -202,7 +188,7 @@ export const liveFeed = (options: LiveFeedOptions): LiveFeed => {
   const page = options.page ?? 200;
   const backstopMs = options.backstopMs ?? 1000;
   const maxBacklog = options.maxBacklogBytes ?? 1024 * 1024;
-  const gate = limiter(options.catchUpConcurrency ?? 4);
+  const gate = concurrencyLimit(options.catchUpConcurrency ?? 4);
 
   const followings = new Set<Following>();
   /** Where the shared reader is: every final event up to here has been handed to the live followers. Undefined while it is not running. */
@@ -330,7 +316,7 @@ export const liveFeed = (options: LiveFeedOptions): LiveFeed => {
       for (;;) {
         await wakeups.next(backstopMs);
         if (f.stopped) return;
-        const found = await gate(() => placeOf(sql, start.position));
+        const found = await gate.run(() => placeOf(sql, start.position));
         if (found?.final === true) break;
       }
     }
@@ -342,7 +328,7 @@ export const liveFeed = (options: LiveFeedOptions): LiveFeed => {
         f.live = true;
         return;
       }
-      const entries = await gate(() => readRange(sql, f.place, upTo, f.above, f.follower.narrowing(), page));
+      const entries = await gate.run(() => readRange(sql, f.place, upTo, f.above, f.follower.narrowing(), page));
       if (f.stopped) return;
       const wanted: RecordedEvent[] = [];
       let cut = false;
