@@ -63,3 +63,17 @@ export const expectStatus = (reply: Reply, expected: number, what: string): void
     throw new Error(`${what}: HTTP ${reply.status} ${reply.body.subarray(0, 300).toString('utf8')}`);
   }
 };
+
+/**
+ * A target signed in as a pipeline is in production: an API token of its own (admin on *),
+ * created through the server's development user `bench`, looked up in PostgreSQL on every request.
+ */
+export const tokenTarget = async (port: number, sockets: number): Promise<Target> => {
+  const developer: Target = { port, agent: keepAliveAgent(2), authorization: basicAuth('bench', 'bench') };
+  const created = await send(developer, 'POST', '/access/tokens', { body: Buffer.from(JSON.stringify({ name: 'bench' })), keepBody: true, timeoutMs: 10_000 });
+  expectStatus(created, 201, 'creating the bench token');
+  const granted = await send(developer, 'POST', '/access/grants', { body: Buffer.from(JSON.stringify({ role: 'admin', subject: 'token:bench', glob: '*' })), timeoutMs: 10_000 });
+  expectStatus(granted, 200, 'granting the bench token');
+  const secret = (JSON.parse(created.body.toString('utf8')) as { secret: string }).secret;
+  return { port, agent: keepAliveAgent(sockets), authorization: `Bearer ${secret}` };
+};

@@ -24,7 +24,7 @@ import {
   type PreparedBody,
 } from './body-bench.js';
 import { historyBench, type HistoryResult } from './history-bench.js';
-import { basicAuth, expectStatus, keepAliveAgent, send, type Target } from './http.js';
+import { tokenTarget } from './http.js';
 import { FLOOR_TABLES, floorLockCycle, openFloorClients, runLoad, serverLockCycle, type Bounds, type LoadResult } from './lock-bench.js';
 import { startServer, type ServerProcess } from './server-process.js';
 import { shapesBench, type ShapeResult } from './shapes-bench.js';
@@ -158,13 +158,7 @@ const main = async () => {
     MAX_CONNECTIONS: '4000', // the event-stream phase holds 1,000 streams open beside the load
   });
   // Measured as a pipeline signs in in production: an API token with a grant, looked up in PostgreSQL on every request.
-  const developer: Target = { port: server.port, agent: keepAliveAgent(2), authorization: basicAuth('bench', 'bench') };
-  const created = await send(developer, 'POST', '/access/tokens', { body: Buffer.from(JSON.stringify({ name: 'bench' })), keepBody: true, timeoutMs: 10_000 });
-  expectStatus(created, 201, 'creating the bench token');
-  const granted = await send(developer, 'POST', '/access/grants', { body: Buffer.from(JSON.stringify({ role: 'admin', subject: 'token:bench', glob: '*' })), timeoutMs: 10_000 });
-  expectStatus(granted, 200, 'granting the bench token');
-  const secret = (JSON.parse(created.body.toString('utf8')) as { secret: string }).secret;
-  const target: Target = { port: server.port, agent: keepAliveAgent(CONCURRENT * 2), authorization: `Bearer ${secret}` };
+  const target = await tokenTarget(server.port, CONCURRENT * 2);
   const memory: { point: string; hwm: number; rss: number }[] = [];
   const memoryAt = (point: string) => memory.push({ point, ...server.memory() });
   memoryAt('after start (idle)');

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { basicAuth, expectStatus, keepAliveAgent, send, type Target } from './http.js';
+import { tokenTarget } from './http.js';
 import { startServer } from './server-process.js';
 import { MiB, num, table } from './stats.js';
 import { STREAM_BENCH, streamBench, streamRows } from './stream-bench.js';
@@ -48,13 +48,7 @@ const server = await startServer(repoRoot, {
   MAX_CONNECTIONS: '4000',
 });
 try {
-  const developer: Target = { port: server.port, agent: keepAliveAgent(2), authorization: basicAuth('bench', 'bench') };
-  const created = await send(developer, 'POST', '/access/tokens', { body: Buffer.from(JSON.stringify({ name: 'bench' })), keepBody: true, timeoutMs: 10_000 });
-  expectStatus(created, 201, 'creating the bench token');
-  const granted = await send(developer, 'POST', '/access/grants', { body: Buffer.from(JSON.stringify({ role: 'admin', subject: 'token:bench', glob: '*' })), timeoutMs: 10_000 });
-  expectStatus(granted, 200, 'granting the bench token');
-  const secret = (JSON.parse(created.body.toString('utf8')) as { secret: string }).secret;
-  const target: Target = { port: server.port, agent: keepAliveAgent(16), authorization: `Bearer ${secret}` };
+  const target = await tokenTarget(server.port, 16);
   // BENCH_STREAMS and BENCH_STREAM_RATE (lock+unlock cycles per second) change the defaults.
   const streams = Number(process.env.BENCH_STREAMS ?? STREAM_BENCH.streams);
   const cyclesPerS = Number(process.env.BENCH_STREAM_RATE ?? STREAM_BENCH.cyclesPerS);
