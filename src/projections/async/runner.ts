@@ -16,9 +16,14 @@ export interface RunnerSettings {
   readonly lagWarnSeconds: number;
   /** Longest wait between two attempts after a failure (PostgreSQL or the blob store down). */
   readonly retryMaxMs: number;
+  /**
+   * Least time between two reads of the ledger: wake-ups within it are gathered into one batch,
+   * so a busy ledger costs a few reads a second rather than a read and a transaction per event.
+   */
+  readonly coalesceMs: number;
 }
 
-export const DEFAULT_RUNNER_SETTINGS: RunnerSettings = { batchSize: 100, backstopMs: 5000, takeoverMs: 2000, lagWarnSeconds: 60, retryMaxMs: 10_000 };
+export const DEFAULT_RUNNER_SETTINGS: RunnerSettings = { batchSize: 100, backstopMs: 5000, takeoverMs: 2000, lagWarnSeconds: 60, retryMaxMs: 10_000, coalesceMs: 100 };
 
 export interface RunnerDeps {
   /** The database URL: each projection holds a connection of its own, which holds its lock. */
@@ -63,7 +68,8 @@ const QUICK_READ_MS = 250;
  *   transaction that locks the checkpoint row, checks that it is still where the batch was read
  *   from, writes the rows and moves the checkpoint. A runner that lost its lock without noticing
  *   finds its connection gone, or the checkpoint moved, and writes nothing.
- * - **Woken by NOTIFY** (EventWakeups), with a read every backstopMs anyway.
+ * - **Woken by NOTIFY** (EventWakeups), with a read every backstopMs anyway; reads at most one
+ *   per coalesceMs, so the events of a busy moment go in one batch.
  * - **Never ends the process.** Any failure closes the connection and the loop starts again
  *   after a backoff (up to retryMaxMs), from the checkpoint in the database.
  */
@@ -159,8 +165,13 @@ export const startProjectionRunner = (deps: RunnerDeps): ProjectionRunner => {
     /** Woken by a notification, and reads left at a short interval if its events are not final yet. */
     let notified = false;
     let quickReads = 0;
+    let readAt = 0;
     for (;;) {
       check();
+      const sinceRead = Date.now() - readAt;
+      if (sinceRead < settings.coalesceMs) await sleep(settings.coalesceMs - sinceRead);
+      check();
+      readAt = Date.now();
       const batch = await eventsInCommitOrder(client, cursor, { committedOnly: true, until: null, limit: settings.batchSize });
       onProgress();
       if (batch.events.length === 0) {
@@ -190,6 +201,8 @@ export const startProjectionRunner = (deps: RunnerDeps): ProjectionRunner => {
       }
       cursor = batch.cursor;
       deps.onApplied?.(name, batch.events.length);
+      // A full batch means more are waiting: read on at once.
+      if (batch.events.length === settings.batchSize) readAt = 0;
       await watchLag();
     }
   };
