@@ -7,10 +7,12 @@
  * the containers on the way to those fields (root, resources, each resource, its instances, each
  * instance, its attributes, outputs, each output) and skips everything else bracket by bracket.
  * Strings are skipped with indexOf, never built; only the few fields above are kept, each capped
- * at FIELD_BYTES. Memory is the extracted index (capped at maxIndexBytes), never the body.
+ * at FIELD_BYTES, with a digest of each instance's attributes (to tell which instances changed
+ * between two versions). Memory is the extracted index (capped at maxIndexBytes), never the body.
  */
 
 import { isStorable } from '../events/storable-string.js';
+import { AttributesDigest } from './attributes-digest.js';
 import { JsonScanner, type RawBytes } from './json-scanner.js';
 import { keyIs } from './state-document.js';
 
@@ -29,6 +31,8 @@ export interface IndexedInstance {
   readonly indexKey: string | number | null;
   /** The `id` attribute as text (null when absent, not a string or number, or longer than FIELD_BYTES). */
   readonly id: string | null;
+  /** A digest of its `attributes` (see AttributesDigest); null when they are not an object. */
+  readonly attributesDigest: string | null;
 }
 
 export interface IndexedOutput {
@@ -148,9 +152,15 @@ class Kept implements RawBytes {
 const TOO_LONG = Symbol('too long');
 type Field = unknown;
 
+interface InstanceDraft {
+  indexKey: Field;
+  id: Field;
+  attributesDigest: string | null;
+}
+
 interface ResourceDraft {
   fields: Partial<Record<ResourceField, Field>>;
-  instances: Array<{ indexKey: Field; id: Field }>;
+  instances: InstanceDraft[];
 }
 
 const storable = (value: unknown): value is string => typeof value === 'string' && isStorable(value);
@@ -186,7 +196,9 @@ class ContentsTracker {
   readonly instances: IndexedInstance[] = [];
   private readonly outputs = new Map<string, IndexedOutput>();
   private resource: ResourceDraft | undefined;
-  private instance: { indexKey: Field; id: Field } | undefined;
+  private instance: InstanceDraft | undefined;
+  /** Fed every token byte of the attributes object being read. */
+  private readonly digest = new AttributesDigest();
   private output: { name: string | undefined; type: Field; sensitive: Field } | undefined;
   private indexBytes = 0;
 
@@ -214,6 +226,7 @@ class ContentsTracker {
           continue; // the delimiter is read next
         }
         if (this.capturing) this.kept.push(b);
+        if (this.digest.active) this.digest.push(b);
         i++;
         continue;
       }
@@ -221,6 +234,7 @@ class ContentsTracker {
         i++;
         continue;
       }
+      if (this.digest.active) this.digest.push(b);
       if (this.skipDepth > 0) {
         if (this.capturing) this.kept.push(b);
         if (b === QUOTE) this.beginString(false, this.capturing);
@@ -290,26 +304,27 @@ class ContentsTracker {
     if (this.escaped) {
       this.escaped = false;
       if (this.keepString) into.push(chunk[i]!);
+      if (this.digest.active) this.digest.push(chunk[i]!);
       return i + 1;
     }
     if (this.nextQuote !== -1 && this.nextQuote < i) this.nextQuote = chunk.indexOf(QUOTE, i);
     if (this.nextBackslash !== -1 && this.nextBackslash < i) this.nextBackslash = chunk.indexOf(BACKSLASH, i);
     const quote = this.nextQuote;
     const backslash = this.nextBackslash;
-    if (quote === -1 && backslash === -1) {
-      if (this.keepString) into.append(chunk, i, chunk.length);
-      return chunk.length;
-    }
-    if (backslash !== -1 && (quote === -1 || backslash < quote)) {
-      if (this.keepString) into.append(chunk, i, backslash + 1);
+    const open = quote === -1 && backslash === -1;
+    const escape = !open && backslash !== -1 && (quote === -1 || backslash < quote);
+    const end = open ? chunk.length : escape ? backslash + 1 : quote + 1;
+    if (this.keepString) into.append(chunk, i, end);
+    if (this.digest.active) this.digest.append(chunk, i, end);
+    if (open) return end;
+    if (escape) {
       this.escaped = true;
-      return backslash + 1;
+      return end;
     }
-    if (this.keepString) into.append(chunk, i, quote + 1);
     this.inString = false;
     if (this.stringIsKey) this.keyEnded();
     else if (this.skipDepth === 0) this.valueEnded();
-    return quote + 1;
+    return end;
   }
 
   /** A value starts in the innermost followed container: skipped, captured or (for a scalar) passed over. */
@@ -346,14 +361,21 @@ class ContentsTracker {
     this.expectKey = isObject;
     this.nextRole = SKIP;
     if (role === RESOURCE) this.resource = { fields: {}, instances: [] };
-    else if (role === INSTANCE) this.instance = { indexKey: undefined, id: undefined };
+    else if (role === INSTANCE) this.instance = { indexKey: undefined, id: undefined, attributesDigest: null };
+    else if (role === ATTRIBUTES) {
+      this.digest.begin();
+      this.digest.push(OPEN_BRACE);
+    }
     else if (role === INSTANCES && this.resource !== undefined) this.resource.instances = [];
   }
 
   private containerEnds(): void {
     const role = this.roles.pop();
     if (role === RESOURCE) this.resourceEnded();
-    else if (role === INSTANCE && this.instance !== undefined) {
+    else if (role === ATTRIBUTES) {
+      const digest = this.digest.end();
+      if (this.instance !== undefined) this.instance.attributesDigest = digest;
+    } else if (role === INSTANCE && this.instance !== undefined) {
       this.resource?.instances.push(this.instance);
       this.instance = undefined;
     } else if (role === OUTPUT) this.outputEnded();
@@ -459,12 +481,12 @@ class ContentsTracker {
       const indexKey = typeof instance.indexKey === 'number' || storable(instance.indexKey) ? instance.indexKey : null;
       const id = typeof instance.id === 'number' ? String(instance.id) : storable(instance.id) ? instance.id : null;
       const address = indexKey === null ? resourceAddress : `${resourceAddress}[${JSON.stringify(indexKey)}]`;
-      this.indexBytes += 2 * address.length + mode.length + type.length + name.length + module.length + provider.length + (id?.length ?? 0) + 64;
+      this.indexBytes += 2 * address.length + mode.length + type.length + name.length + module.length + provider.length + (id?.length ?? 0) + 96;
       if (this.indexBytes > this.maxIndexBytes) {
         this.problem ??= `its resources are too many to index (over ${this.maxIndexBytes} bytes of addresses and ids)`;
         return;
       }
-      this.instances.push({ address, resourceAddress, mode, type, name, module, provider, indexKey, id });
+      this.instances.push({ address, resourceAddress, mode, type, name, module, provider, indexKey, id, attributesDigest: instance.attributesDigest });
     }
   }
 

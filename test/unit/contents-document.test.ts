@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import t from 'tap';
 import { readStateContents, type ContentsReading } from '../../src/bodies/contents-document.js';
@@ -17,9 +18,17 @@ async function* inChunks(bytes: Buffer, sizes: readonly number[]): AsyncGenerato
 
 const read = (bytes: Buffer, sizes: readonly number[] = []) => readStateContents(inChunks(bytes, sizes));
 
+/** The digest of attributes written as `text` with no whitespace between tokens. */
+const digestOf = (text: string) => createHash('sha256').update(text).digest().subarray(0, 16).toString('base64url');
+/** The attributes of each instance of a document, in order. */
+const attributesIn = (doc: Buffer): unknown[] =>
+  (JSON.parse(doc.toString()) as { resources: Array<{ instances: Array<{ attributes: unknown }> }> }).resources.flatMap((r) => r.instances.map((i) => i.attributes));
+
 t.test('a Terraform-like state: count and for_each instances, modules, a data source, outputs', async (t) => {
   const doc = richState(7);
-  const expected: ContentsReading = { kind: 'contents', contents: { resources: 5, instances: richInstances(), outputs: richOutputs } };
+  const attributes = attributesIn(doc);
+  const instances = richInstances().map((instance, n) => ({ ...instance, attributesDigest: digestOf(JSON.stringify(attributes[n])) }));
+  const expected: ContentsReading = { kind: 'contents', contents: { resources: 5, instances, outputs: richOutputs } };
   t.strictSame(await read(doc), expected, 'whole');
   for (const size of [1, 2, 3, 7, 64]) t.strictSame(await read(doc, [size]), expected, `in chunks of ${size} bytes`);
 });
@@ -50,11 +59,22 @@ t.test('encrypted, unreadable and odd documents', async (t) => {
     contents: {
       resources: 1,
       instances: [
-        { address: 't.n', resourceAddress: 't.n', mode: 'managed', type: 't', name: 'n', module: '', provider: 'p', indexKey: null, id: '42' },
-        { ...n, id: null },
-        { ...n, id: null },
-        { ...n, id: null },
-      ].map((i) => ({ address: i.address, resourceAddress: i.resourceAddress, mode: i.mode, type: i.type, name: i.name, module: i.module, provider: i.provider, indexKey: i.indexKey, id: i.id })),
+        { address: 't.n', resourceAddress: 't.n', mode: 'managed', type: 't', name: 'n', module: '', provider: 'p', indexKey: null, id: '42', attributes: '{"\\u0069d":42}' },
+        { ...n, id: null, attributes: '{"id":null}' },
+        { ...n, id: null, attributes: '{"id":{"nested":"i-0"}}' },
+        { ...n, id: null, attributes: `{"id":"${'x'.repeat(5000)}"}` },
+      ].map((i) => ({
+        address: i.address,
+        resourceAddress: i.resourceAddress,
+        mode: i.mode,
+        type: i.type,
+        name: i.name,
+        module: i.module,
+        provider: i.provider,
+        indexKey: i.indexKey,
+        id: i.id,
+        attributesDigest: digestOf(i.attributes),
+      })),
       outputs: [
         { name: 'o', type: ['map', 'string'], sensitive: false },
         { name: 's', type: 'string', sensitive: true },
@@ -111,6 +131,7 @@ const reference = (doc: Doc) => {
         provider: r.provider,
         indexKey: key ?? null,
         id: typeof id === 'string' ? id : typeof id === 'number' ? String(id) : null,
+        attributesDigest: digestOf(JSON.stringify(i.attributes)),
       });
     }
   }
@@ -165,4 +186,22 @@ t.test('agrees with JSON.parse on generated states, written in any layout and fe
     }),
     { numRuns: 300 },
   );
+});
+
+t.test('the attributes digest: the same for the same attributes however indented, another when one changes, null when not an object', async (t) => {
+  const instance = (attributes: string) =>
+    Buffer.from(`{"resources": [{"mode": "managed", "type": "t", "name": "n", "provider": "p", "instances": [{"schema_version": 0, ${attributes}}]}]}`);
+  const digest = async (bytes: Buffer, sizes: readonly number[] = []) => {
+    const reading = await read(bytes, sizes);
+    return reading.kind === 'contents' ? reading.contents.instances.map((i) => i.attributesDigest) : [reading.kind];
+  };
+  const compact = await digest(instance('"attributes": {"id":"a","tags":{"k":"v w"},"n":[1,2.5e3,true,null]}'));
+  t.strictSame(compact, [digestOf('{"id":"a","tags":{"k":"v w"},"n":[1,2.5e3,true,null]}')]);
+  const indented = instance('"attributes": {\n  "id" : "a",\n  "tags": { "k": "v w" },\n  "n": [ 1, 2.5e3, true, null ]\n}');
+  for (const sizes of [[], [1], [2, 5]]) t.strictSame(await digest(indented, sizes), compact, `indented, in chunks of ${sizes.join(',') || 'all'}`);
+  t.not((await digest(instance('"attributes": {"id":"a","tags":{"k":"v  w"},"n":[1,2.5e3,true,null]}')))[0], compact[0], 'a space inside a string is a change');
+  t.not((await digest(instance('"attributes": {"id":"b","tags":{"k":"v w"},"n":[1,2.5e3,true,null]}')))[0], compact[0]);
+  t.strictSame(await digest(instance('"attributes": ["id", "a"]')), [null], 'an array is not attributes');
+  t.strictSame(await digest(instance('"private": "eyJ9"')), [null], 'none at all');
+  t.strictSame(await digest(instance('"attributes": {"id": "x"}, "attributes": {"id":"a","tags":{"k":"v w"},"n":[1,2.5e3,true,null]}')), compact, 'a repeated key: the last wins, as in JSON.parse');
 });
