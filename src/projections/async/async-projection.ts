@@ -27,6 +27,10 @@ export interface AsyncProjection {
    * events) while bodies are read. A body that cannot be read as a state is part of the result
    * (recorded as unreadable), not an error; an error (the blob store down) makes the runner try
    * the batch again later.
+   *
+   * `tables` reads the projection's own tables as the last batch left them (outside any
+   * transaction: only the holder of the projection's lock writes them, and a batch prepared
+   * from rows another runner has moved on from is never written, see applyBatch).
    */
-  prepare(events: readonly RecordedEvent[], context: ProjectionContext): Promise<BatchWrite>;
+  prepare(events: readonly RecordedEvent[], context: ProjectionContext, tables: SqlExecutor): Promise<BatchWrite>;
 }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { readStateContents, type ContentsReading } from '../../bodies/contents-document.js';
+import type { ContentsReading } from '../../bodies/contents-document.js';
 import { isStateEvent, type RecordedEvent } from '../../events/events.js';
-import type { BlobStore } from '../../storage/blobs/blob-store.js';
 import type { SqlExecutor } from '../../storage/sql.js';
 import type { AsyncProjection, BatchWrite } from './async-projection.js';
+import { readStoredContents } from './stored-contents.js';
 
 /** Rows per INSERT statement. */
 const CHUNK = 5000;
@@ -13,28 +12,6 @@ type Change =
   | { readonly kind: 'version'; readonly name: string; readonly version: number; readonly instances: number }
   | { readonly kind: 'current'; readonly name: string; readonly version: number; readonly reading: ContentsReading; readonly at: Date }
   | { readonly kind: 'deleted'; readonly name: string };
-
-/**
- * A stored body read as contents, with its SHA-256 checked once it was read whole: a body whose
- * bytes changed is indexed as unreadable, never as what it now says.
- */
-const readBody = async (blobs: BlobStore, key: string, sha256: string): Promise<ContentsReading> => {
-  const stream = await blobs.get(key);
-  if (stream === null) return { kind: 'unreadable', reason: `its body ${key} is not in the blob store` };
-  const hash = createHash('sha256');
-  let whole = false;
-  async function* hashed(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-      hash.update(chunk);
-      yield chunk;
-    }
-    whole = true;
-  }
-  const reading = await readStateContents(hashed());
-  if (!whole) stream?.destroy();
-  if (whole && hash.digest('hex') !== sha256) return { kind: 'unreadable', reason: `its body ${key} no longer matches its sha256` };
-  return reading;
-};
 
 const insertRows = async (sql: SqlExecutor, table: string, columns: string, rows: readonly object[]): Promise<void> => {
   for (let i = 0; i < rows.length; i += CHUNK) {
@@ -138,7 +115,7 @@ export const contentsIndex: AsyncProjection = {
         if (last.get(name) === i) changes.push({ kind: 'deleted', name });
       } else if (event.type === 'StatePushed' || event.type === 'StateRolledBack') {
         const d = event.data;
-        const reading: ContentsReading = d.encrypted ? { kind: 'encrypted' } : await readBody(blobs, d.blob_key, d.sha256);
+        const reading: ContentsReading = d.encrypted ? { kind: 'encrypted' } : await readStoredContents(blobs, d.blob_key, d.sha256);
         if (reading.kind === 'contents') changes.push({ kind: 'version', name, version: d.version, instances: reading.contents.instances.length });
         if (last.get(name) === i) changes.push({ kind: 'current', name, version: d.version, reading, at: e.recordedAt });
       }

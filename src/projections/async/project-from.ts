@@ -21,7 +21,7 @@ export const projectFrom = async (
   for (;;) {
     const batch = await eventsInCommitOrder(client, cursor, { committedOnly, until: null, limit: BATCH });
     if (batch.events.length === 0) return cursor;
-    const write = await projection.prepare(batch.events, context);
+    const write = await projection.prepare(batch.events, context, client);
     await write(client);
     cursor = batch.cursor;
     onBatch(batch.events.length);

@@ -191,7 +191,7 @@ export const startProjectionRunner = (deps: RunnerDeps): ProjectionRunner => {
       }
       notified = false;
       quickReads = 0;
-      const write = await projection.prepare(batch.events, deps.context);
+      const write = await projection.prepare(batch.events, deps.context, client);
       check();
       const moved = await applyBatch(client, name, cursor, batch.cursor, write);
       if (moved !== undefined) {
