@@ -10,7 +10,7 @@ const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const MAX_STATE_NAME = 512;
 
 /** Sub-resources of a state (`/states/NAME/lock`, `.../versions`, ...): never a segment of a name. */
-export const SUB_RESOURCES: ReadonlySet<string> = new Set(['lock', 'unlock', 'versions', 'diff', 'events', 'rollback', 'outputs']);
+export const SUB_RESOURCES: ReadonlySet<string> = new Set(['lock', 'unlock', 'versions', 'diff', 'events', 'rollback', 'outputs', 'runs']);
 
 /** Whether a path segment names a sub-resource: express matches routes case-insensitively, so `LOCK` does too. */
 export const isSubResource = (segment: string): boolean => SUB_RESOURCES.has(segment.toLowerCase());

@@ -29,6 +29,7 @@ import { noPolicy, type GlobPolicy } from '../policies/glob-policy.js';
 import { requestId } from './request-context.js';
 import { stateRoutes } from './state-routes.js';
 import { resourcesRoutes } from './resources-routes.js';
+import { runsRoutes } from './runs-routes.js';
 
 export interface AppDeps extends LedgerDeps {
   /** AUTH_USERS: plain-text development users, administrators of everything (empty in production). */
@@ -145,6 +146,7 @@ export const createApp = (appDeps: AppDeps): express.Express => {
   app.use(locksRoutes(deps));
   app.use(outputsRoutes(deps));
   app.use(historyRoutes(deps));
+  app.use(runsRoutes(deps));
   app.use(resourcesRoutes(deps));
   app.use(eventStreamRoutes({ ...deps, wakeups: deps.wakeups ?? timerWakeups, authenticator: authenticate }));
   app.use(auditRoutes({ ...deps, wakeups: deps.wakeups ?? timerWakeups }));

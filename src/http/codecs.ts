@@ -64,6 +64,8 @@ const Format = t.keyof({ json: null, table: null });
 
 export const VersionsQuery = t.partial({ limit: PositiveIntFromString, before: PositiveIntFromString, at: InstantFromString, format: Format });
 export const AtQuery = t.partial({ at: InstantFromString });
+/** `GET /states/NAME/runs?before=V`: runs that began before version V. */
+export const RunsQuery = t.partial({ limit: PositiveIntFromString, before: PositiveIntFromString, format: Format });
 export const FormatQuery = t.partial({ format: Format });
 
 const NAME_PREFIX = /^[A-Za-z0-9._/-]{0,512}$/;
@@ -155,6 +157,7 @@ export const decodeVersionsQuery = decodeInput(
   'the query is not valid',
   'query',
 );
+export const decodeRunsQuery = decodeInput(RunsQuery, 'invalid_query', { limit: PAGE, before: VERSION, format: FORMAT }, 'the query is not valid', 'query');
 export const decodeAtQuery = decodeInput(AtQuery, 'invalid_query', { at: INSTANT }, `at must be ${INSTANT}`, 'query');
 export const decodeFormatQuery = decodeInput(FormatQuery, 'invalid_query', { format: FORMAT }, `format must be ${FORMAT}`, 'query');
 export const decodeStatesQuery = decodeInput(

@@ -6,6 +6,7 @@ import { components, parameterRef, responseRef, schemaRef } from './openapi/comp
 import { outputsPaths } from './openapi/outputs.js';
 import { eventStreamPaths } from './openapi/event-stream.js';
 import { contentsPaths } from './openapi/contents.js';
+import { runsPaths } from './openapi/runs.js';
 
 /**
  * The OpenAPI 3.1 document of the HTTP API, served without authentication at GET /openapi.json.
@@ -525,6 +526,7 @@ const paths: Json = {
   },
   ...eventStreamPaths,
   ...contentsPaths,
+  ...runsPaths,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ const versionColumns =
   'version, blob_key, sha256, md5, size, serial, lineage, terraform_version, encrypted, created_at, created_by, lock_id, ' +
   'operation, who, restored_from, resource_count, output_count, pinned_at, pinned_by, pinned_reason, pruned_at, pruned_policy';
 
-const MAX_VERSION = 2 ** 31 - 1;
+export const MAX_VERSION = 2 ** 31 - 1;
 
 /**
  * A version in the versions list, with the resource instances its body holds as the contents

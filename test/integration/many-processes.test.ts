@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import * as E from 'fp-ts/lib/Either.js';
 import pg from 'pg';
@@ -6,11 +6,10 @@ import t, { type Test } from 'tap';
 import { handleCommand } from '../../src/commands/handler.js';
 import { stateStreams } from '../../src/commands/stream-kinds.js';
 import { contentsIndex } from '../../src/projections/async/contents-index.js';
-import { projectFrom } from '../../src/projections/async/project-from.js';
+import { runsProjection } from '../../src/projections/async/runs.js';
 import { readModelsInline } from '../../src/projections/inline.js';
 import { blobKeyFor, type BlobStore } from '../../src/storage/blobs/blob-store.js';
 import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
-import { COMMIT_ORDER_START } from '../../src/storage/event-reads.js';
 import { pgStreamStore } from '../../src/storage/pg-event-store.js';
 import { CLI_POOL, migrate, openPool } from '../../src/storage/postgres.js';
 import type { SqlExecutor } from '../../src/storage/sql.js';
@@ -19,7 +18,7 @@ import { metadata } from '../support/commands.js';
 import { richState } from '../support/contents-states.js';
 import { defaultClient, md5Base64, newLockInfo } from '../support/go-client.js';
 import { privatePostgres } from '../support/private-services.js';
-import { waitFor } from '../support/projections.js';
+import { dumpTables, rebuilt, waitFor } from '../support/projections.js';
 import { freshDatabase, freshS3Config, s3Environment, tempDir } from '../support/services.js';
 
 /**
@@ -112,39 +111,8 @@ const exactlyOnceAndLikeARebuild = async (t: Test, pool: pg.Pool, blobs: BlobSto
     [],
     `every acknowledged push (${acknowledged.length}) is in the index`,
   );
-  t.strictSame(await dumpTables(pool, 'public'), await rebuilt(pool, blobs), 'the contents tables equal what a replay of the events builds');
-};
-
-/** The contents index's tables, row by row. */
-const dumpTables = async (sql: SqlExecutor, schema: string): Promise<Record<string, unknown[]>> => {
-  const out: Record<string, unknown[]> = {};
-  for (const table of contentsIndex.tables) {
-    out[table] = (await sql.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${schema}.${table} t ORDER BY to_jsonb(t)::text`)).rows.map((r) => r.row);
-  }
-  return out;
-};
-
-/**
- * The contents index rebuilt from every event, as `replay` rebuilds it (projectFrom into a schema
- * of its own through search_path), without touching the live tables the servers use.
- */
-const rebuilt = async (pool: pg.Pool, blobs: BlobStore): Promise<Record<string, unknown[]>> => {
-  const client = await pool.connect();
-  const onError = () => undefined;
-  client.on('error', onError);
-  const schema = `rebuild_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-  try {
-    await client.query(`CREATE SCHEMA ${schema}`);
-    for (const table of contentsIndex.tables) await client.query(`CREATE TABLE ${schema}.${table} (LIKE public.${table} INCLUDING ALL)`);
-    await client.query(`SET search_path TO ${schema}, public`);
-    await projectFrom(client, contentsIndex, { blobs }, COMMIT_ORDER_START, false);
-    return await dumpTables(client, schema);
-  } finally {
-    await client.query('RESET search_path').catch(() => undefined);
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
-    client.off('error', onError);
-    client.release();
-  }
+  t.strictSame(await dumpTables(pool, contentsIndex, 'public'), await rebuilt(pool, contentsIndex, blobs), 'the contents tables equal what a replay of the events builds');
+  t.strictSame(await dumpTables(pool, runsProjection, 'public'), await rebuilt(pool, runsProjection, blobs), 'and so do the runs tables');
 };
 
 interface ProjectionReport {
@@ -152,16 +120,20 @@ interface ProjectionReport {
   readonly lag_events: number;
 }
 
-/** The contents projection's lag as a process reports it in /readyz?verbose (undefined when it cannot say). */
+const PROJECTIONS = [contentsIndex, runsProjection].map((p) => p.name);
+
+/** The projections' lag (events, summed) as a process reports it in /readyz?verbose (undefined when it cannot say). */
 const reportedLag = async (baseUrl: string): Promise<number | undefined> => {
   const reply = await fetch(`${baseUrl}/readyz?verbose`);
   const body = (await reply.json()) as { projections?: ProjectionReport[] | 'unavailable' };
-  return Array.isArray(body.projections) ? body.projections.find((p) => p.name === 'contents')?.lag_events : undefined;
+  if (!Array.isArray(body.projections)) return undefined;
+  const lags = PROJECTIONS.map((name) => (body.projections as ProjectionReport[]).find((p) => p.name === name)?.lag_events);
+  return lags.some((lag) => lag === undefined) ? undefined : lags.reduce((sum: number, lag) => sum + (lag ?? 0), 0);
 };
 
 /**
- * Waits until the contents checkpoint is at or after every event (so nothing is left to apply) and
- * every process's /readyz?verbose reports a lag of zero.
+ * Waits until the contents and runs checkpoints are at or after every event (so nothing is left to
+ * apply) and every process's /readyz?verbose reports a lag of zero.
  */
 const settle = (pool: pg.Pool, procs: readonly Proc[], what: string, ms = 30_000) =>
   waitFor(
@@ -169,9 +141,10 @@ const settle = (pool: pg.Pool, procs: readonly Proc[], what: string, ms = 30_000
     async () => {
       try {
         const { rows } = await pool.query<{ done: boolean }>(
-          `SELECT EXISTS (SELECT 1 FROM projection_checkpoints WHERE name = 'contents')
+          `SELECT (SELECT count(*) FROM projection_checkpoints WHERE name = ANY($1)) = cardinality($1::text[])
               AND NOT EXISTS (SELECT 1 FROM events e, projection_checkpoints c
-                              WHERE c.name = 'contents' AND (e.transaction_id, e.global_position) > (c.tx, c.position)) AS done`,
+                              WHERE c.name = ANY($1) AND (e.transaction_id, e.global_position) > (c.tx, c.position)) AS done`,
+          [PROJECTIONS],
         );
         if (rows[0]?.done !== true) return false;
         const lags = await Promise.all(procs.map((p) => reportedLag(p.url).catch(() => undefined)));
@@ -467,7 +440,7 @@ t.test('three server processes on one PostgreSQL database and one bucket work as
     );
     t.strictSame(await search(B.url, 'state=after-*'), [], 'nor found by the search');
     // The lag counts final events only: the three committed pushes wait behind the open transaction unannounced.
-    t.comment(`meanwhile /readyz?verbose on B reports a contents lag of ${String(await reportedLag(B.url))} events`);
+    t.comment(`meanwhile /readyz?verbose on B reports a lag of ${String(await reportedLag(B.url))} events`);
 
     await late.query('COMMIT');
     await settle(pool, procs, 'everything to be applied after the commit');

@@ -210,3 +210,19 @@ export const runHostileCases = <C extends { readonly kind: string; readonly requ
     }
     await hooks.stillServing(t);
   });
+
+/** An exact answer (status, content type, body), or only its status. */
+export type ExpectedAnswer = { readonly status: number; readonly type: string | null; readonly body: string } | { readonly status: number };
+
+/** The answer as expected (an error answered only by status must still be JSON), and never a dump or a stack. */
+export const checkAnswer = (t: Test, reply: RawReply, expect: ExpectedAnswer): void => {
+  const text = reply.body.toString('utf8');
+  if ('body' in expect) {
+    t.strictSame({ status: reply.status, type: reply.headers['content-type'] ?? null, body: text }, expect, 'the exact answer');
+  } else {
+    t.equal(reply.status, expect.status, `status: ${text.slice(0, 300)}`);
+    if (reply.status >= 400) t.match(reply.json, { error: String, message: String }, 'a JSON error');
+  }
+  t.notMatch(text, DUMP, 'no codec or parser dump');
+  t.notMatch(text, STACK, 'no stack');
+};

@@ -1,11 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Test } from 'tap';
 import type { Logger } from '../../src/logger.js';
 import type { AsyncProjection } from '../../src/projections/async/async-projection.js';
 import { projectionLag } from '../../src/projections/async/checkpoints.js';
+import { projectFrom } from '../../src/projections/async/project-from.js';
 import { startProjectionRunner, type ProjectionRunner, type RunnerSettings } from '../../src/projections/async/runner.js';
 import type { BlobStore } from '../../src/storage/blobs/blob-store.js';
+import { COMMIT_ORDER_START } from '../../src/storage/event-reads.js';
 import { listenForEvents } from '../../src/storage/event-wakeups.js';
+import type { SqlExecutor } from '../../src/storage/sql.js';
 
 /** Polls `check` until it holds, or fails after `ms`. */
 export const waitFor = async (what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> => {
@@ -65,4 +69,36 @@ export const contentsTables = async (pool: pg.Pool): Promise<Record<string, unkn
     out[table] = (await pool.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${table} t ORDER BY to_jsonb(t)::text`)).rows.map((r) => r.row);
   }
   return out;
+};
+
+/** A projection's tables, row by row. */
+export const dumpTables = async (sql: SqlExecutor, projection: AsyncProjection, schema: string): Promise<Record<string, unknown[]>> => {
+  const out: Record<string, unknown[]> = {};
+  for (const table of projection.tables) {
+    out[table] = (await sql.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${schema}.${table} t ORDER BY to_jsonb(t)::text`)).rows.map((r) => r.row);
+  }
+  return out;
+};
+
+/**
+ * A projection's tables rebuilt from every event, as `replay` rebuilds them (projectFrom into a
+ * schema of its own through search_path), without touching the live tables the servers use.
+ */
+export const rebuilt = async (pool: pg.Pool, projection: AsyncProjection, blobs: BlobStore): Promise<Record<string, unknown[]>> => {
+  const client = await pool.connect();
+  const onError = () => undefined;
+  client.on('error', onError);
+  const schema = `rebuild_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  try {
+    await client.query(`CREATE SCHEMA ${schema}`);
+    for (const table of projection.tables) await client.query(`CREATE TABLE ${schema}.${table} (LIKE public.${table} INCLUDING ALL)`);
+    await client.query(`SET search_path TO ${schema}, public`);
+    await projectFrom(client, projection, { blobs }, COMMIT_ORDER_START, false);
+    return await dumpTables(client, projection, schema);
+  } finally {
+    await client.query('RESET search_path').catch(() => undefined);
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    client.off('error', onError);
+    client.release();
+  }
 };
