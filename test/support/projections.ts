@@ -62,15 +62,6 @@ export const runner = async (
 export const caughtUp = async (pool: pg.Pool, names: readonly string[]): Promise<boolean> =>
   (await projectionLag(pool, names)).every((lag) => lag.events === 0);
 
-/** The contents index's tables, row by row, for comparing two builds. */
-export const contentsTables = async (pool: pg.Pool): Promise<Record<string, unknown[]>> => {
-  const out: Record<string, unknown[]> = {};
-  for (const table of ['state_contents', 'state_resource_instances', 'state_output_index', 'state_version_instances']) {
-    out[table] = (await pool.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${table} t ORDER BY to_jsonb(t)::text`)).rows.map((r) => r.row);
-  }
-  return out;
-};
-
 /** A projection's tables, row by row. */
 export const dumpTables = async (sql: SqlExecutor, projection: AsyncProjection, schema: string): Promise<Record<string, unknown[]>> => {
   const out: Record<string, unknown[]> = {};

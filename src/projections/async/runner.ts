@@ -175,6 +175,14 @@ export const startProjectionRunner = (deps: RunnerDeps): ProjectionRunner => {
       const batch = await eventsInCommitOrder(client, cursor, { committedOnly: true, until: null, limit: settings.batchSize });
       onProgress();
       if (batch.events.length === 0) {
+        // A replay may have set the checkpoint back (and emptied the tables) while nothing new was
+        // written: follow it now, not at the next append.
+        const stored = await readCheckpoint(client, name);
+        if (!sameCursor(stored, cursor)) {
+          logger.info({ projection: name, expected: cursor, found: stored }, 'projection checkpoint moved elsewhere (a replay); following it');
+          cursor = stored;
+          continue;
+        }
         // A commit announced while an older transaction still runs is not final yet: look again soon.
         if (notified) quickReads = QUICK_READS;
         notified = false;
