@@ -2,7 +2,7 @@ import type { ContentsReading } from '../../bodies/contents-document.js';
 import { isStateEvent, type RecordedEvent } from '../../events/events.js';
 import type { SqlExecutor } from '../../storage/sql.js';
 import type { AsyncProjection, BatchWrite } from './async-projection.js';
-import { readStoredContents } from './stored-contents.js';
+import { bodyReadings } from './stored-contents.js';
 
 /** Rows per INSERT statement. */
 const CHUNK = 5000;
@@ -107,6 +107,7 @@ export const contentsIndex: AsyncProjection = {
       if (type === 'StatePushed' || type === 'StateRolledBack' || type === 'StateDeleted') last.set(e.streamId, i);
     });
     const changes: Change[] = [];
+    const nextReading = bodyReadings(events, blobs);
     for (const [i, e] of events.entries()) {
       const event = e.event;
       if (!isStateEvent(event)) continue;
@@ -115,7 +116,7 @@ export const contentsIndex: AsyncProjection = {
         if (last.get(name) === i) changes.push({ kind: 'deleted', name });
       } else if (event.type === 'StatePushed' || event.type === 'StateRolledBack') {
         const d = event.data;
-        const reading: ContentsReading = d.encrypted ? { kind: 'encrypted' } : await readStoredContents(blobs, d.blob_key, d.sha256);
+        const reading = await nextReading();
         if (reading.kind === 'contents') changes.push({ kind: 'version', name, version: d.version, instances: reading.contents.instances.length });
         if (last.get(name) === i) changes.push({ kind: 'current', name, version: d.version, reading, at: e.recordedAt });
       }

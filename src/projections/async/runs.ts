@@ -1,9 +1,8 @@
-import type { ContentsReading } from '../../bodies/contents-document.js';
 import { isStateEvent, type RecordedEvent } from '../../events/events.js';
 import type { SqlExecutor } from '../../storage/sql.js';
 import type { AsyncProjection, BatchWrite } from './async-projection.js';
 import { compareDigests, digestsOf, NO_INSTANCES, type Changes, type Digests } from './run-changes.js';
-import { readStoredContents } from './stored-contents.js';
+import { bodyReadings } from './stored-contents.js';
 
 export type RunEnd = 'unlocked' | 'force-unlocked' | 'lease-expired' | 'not-locked';
 
@@ -206,6 +205,7 @@ export const runsProjection: AsyncProjection = {
       }
     };
 
+    const nextReading = bodyReadings(events, blobs);
     for (const e of events) {
       const event = e.event;
       if (!isStateEvent(event)) continue;
@@ -243,8 +243,7 @@ export const runsProjection: AsyncProjection = {
           const state = stateOf(name);
           const head = await headOf(name, state);
           const open = await openOf(name, state);
-          const reading: ContentsReading = d.encrypted ? { kind: 'encrypted' } : await readStoredContents(blobs, d.blob_key, d.sha256);
-          const digests = digestsOf(d.version, reading);
+          const digests = digestsOf(d.version, await nextReading());
           let run: Run;
           if (open !== null && d.lock_id !== null && open.lockId === d.lock_id) run = open;
           else {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readStateContents, type ContentsReading } from '../../bodies/contents-document.js';
+import type { RecordedEvent } from '../../events/events.js';
 import type { BlobStore } from '../../storage/blobs/blob-store.js';
 
 /**
@@ -22,4 +23,42 @@ export const readStoredContents = async (blobs: BlobStore, key: string, sha256: 
   if (!whole) stream?.destroy();
   if (whole && hash.digest('hex') !== sha256) return { kind: 'unreadable', reason: `its body ${key} no longer matches its sha256` };
   return reading;
+};
+
+/** Bodies read at once while a batch is prepared: the blob store's latency is paid this many times less on a catch-up. */
+const READ_AHEAD = 4;
+
+/** `work` on each item, `ahead` at a time, the results in order; at most `ahead` results are held. */
+async function* inOrderAhead<T, R>(items: readonly T[], ahead: number, work: (item: T) => Promise<R>): AsyncGenerator<R> {
+  const pending: Array<Promise<R>> = [];
+  let next = 0;
+  const fill = () => {
+    while (pending.length < ahead && next < items.length) {
+      const result = work(items[next++]!);
+      result.catch(() => undefined); // awaited in turn; one read failing must not go unhandled meanwhile
+      pending.push(result);
+    }
+  };
+  fill();
+  while (pending.length > 0) {
+    const result = await pending.shift()!;
+    fill();
+    yield result;
+  }
+}
+
+/**
+ * The contents of each body a batch's events refer to (StatePushed, StateRolledBack), in order,
+ * read READ_AHEAD at a time; encrypted ones are not read. Call the answer once per body event.
+ */
+export const bodyReadings = (events: readonly RecordedEvent[], blobs: BlobStore): (() => Promise<ContentsReading>) => {
+  const bodies = events.flatMap((e) => (e.event.type === 'StatePushed' || e.event.type === 'StateRolledBack' ? [e.event.data] : []));
+  const readings = inOrderAhead(bodies, READ_AHEAD, (d) =>
+    d.encrypted ? Promise.resolve<ContentsReading>({ kind: 'encrypted' }) : readStoredContents(blobs, d.blob_key, d.sha256),
+  );
+  return async () => {
+    const next = await readings.next();
+    if (next.done === true) throw new Error('asked for more bodies than the batch refers to');
+    return next.value;
+  };
 };
