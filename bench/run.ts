@@ -24,6 +24,9 @@ import {
   type PreparedBody,
 } from './body-bench.js';
 import { historyBench, type HistoryResult } from './history-bench.js';
+import { sampleLag, type LagFigures } from './lag-sampler.js';
+import { searchBench, type SearchResult } from './search-bench.js';
+import { asyncProjections } from '../src/projections/async/projections.js';
 import { tokenTarget } from './http.js';
 import { FLOOR_TABLES, floorLockCycle, openFloorClients, runLoad, serverLockCycle, type Bounds, type LoadResult } from './lock-bench.js';
 import { startServer, type ServerProcess } from './server-process.js';
@@ -165,6 +168,8 @@ const main = async () => {
 
   const floorClients: pg.Client[] = [];
   try {
+    // The asynchronous projections' lag while the server locks and pushes (phases a and b).
+    const lagSampler = await sampleLag(benchUrl.toString(), asyncProjections.map((projection) => projection.name));
     // ---- a) lock + unlock cycles ----
     const lockName = (clients: number) => (client: number) => `lock-c${clients}-${client}`;
     const cycles = (r: LoadResult) => r.cycles;
@@ -228,6 +233,7 @@ const main = async () => {
         (pushed.server.large = doc.body.length), serverPush(target, 'body-100mib', doc, LARGE.timeoutMs)
       )), runs);
     memoryAt('after 100 MiB pushes');
+    const projectionLagUnderLoad = await lagSampler.stop();
     const readLargeServer = await measure('read 100 MiB (server)', server, () =>
       timeRuns(LARGE.runs, LARGE.maxMs, largeSize, () => undefined, () => serverRead(target, 'body-100mib', pushed.server.large, LARGE.timeoutMs)), runs);
     memoryAt('after 100 MiB reads');
@@ -246,7 +252,10 @@ const main = async () => {
 
     // ---- d) history at scale: replay and version listing ----
     const history = await measure(`history: ${HISTORY_VERSIONS} versions, replay and listing`, null, () =>
-      historyBench(benchUrl.toString(), target, HISTORY_VERSIONS, log), () => 1);
+      historyBench(benchUrl.toString(), target, HISTORY_VERSIONS, log, async (key, bytes) => void (await minio.putObject(serverBucket, key, bytes))), () => 1);
+
+    // ---- d2) resource search over 1,000 states of 1,000 instances ----
+    const search = await measure('resource search: 1,000 states of 1,000 instances', null, () => searchBench(benchUrl.toString(), target, log), () => 1);
 
     // ---- e) verify of a 1,000,000-event ledger against its signed checkpoint ----
     const verifyUrl = new URL(benchUrl);
@@ -287,7 +296,9 @@ const main = async () => {
         small: { bytes: smallSize, push: { server: pushSmallServer, floor: pushSmallFloor }, read: { server: readSmallServer, floor: readSmallFloor } },
         large: { bytes: largeSize, push: { server: pushLargeServer, floor: pushLargeFloor }, read: { server: readLargeServer, floor: readLargeFloor } },
       },
+      projectionLagUnderLoad,
       history,
+      search,
       verify,
       streams,
       validator,
@@ -331,7 +342,9 @@ type Report = {
   setup: { server: string; postgres: string; s3: string };
   lock: Record<'server' | 'floor', Record<'oneClient' | 'concurrent', Measured<LoadResult>>>;
   body: Record<'small' | 'large', { bytes: number } & Record<'push' | 'read', Record<'server' | 'floor', Measured<BodyRuns>>>>;
+  projectionLagUnderLoad: LagFigures[];
   history: Measured<HistoryResult>;
+  search: Measured<SearchResult>;
   verify: Measured<VerifyBenchResult>;
   streams: Measured<StreamBenchResult>;
   validator: Measured<ValidatorResult[]>;
@@ -397,6 +410,11 @@ const printReport = (r: Report) => {
   bodyRows(`push ${mib(r.body.large.bytes)} (floor: putObject + INSERT)`, r.body.large.push.server, r.body.large.push.floor);
   bodyRows(`read ${mib(r.body.large.bytes)} (floor: getObject)`, r.body.large.read.server, r.body.large.read.floor);
 
+  rows.push(['asynchronous projections\' lag while the server locks and pushes (sampled every 250 ms, as /readyz?verbose reports it)']);
+  for (const lag of r.projectionLagUnderLoad) {
+    rows.push([`  ${lag.name}: most events behind | p50 s | most s behind (${lag.samples} samples)`, `${lag.maxEvents} | ${num(lag.p50Seconds)} | ${num(lag.maxSeconds)}`]);
+  }
+
   const h = r.history.result;
   noteErrors('history', r.history);
   if (h !== null) {
@@ -404,10 +422,24 @@ const printReport = (r: Report) => {
     const perS = (ms: number) => (h.events / ms) * 1000;
     rows.push(['  replay, events/s', num(perS(h.replayMs)), num(perS(h.readFloorMs)), times(ratio(perS(h.replayMs), perS(h.readFloorMs)))]);
     rows.push(['  replay, s', num(h.replayMs / 1000), num(h.readFloorMs / 1000), times(ratio(h.replayMs, h.readFloorMs))]);
+    rows.push([`asynchronous projections (${asyncProjections.map((p) => p.name).join(', ')}), side by side, each reading every version's body`]);
+    rows.push([`  catching up on ${h.catchUpVersions} versions with distinct bodies, s`, num(h.catchUpMs / 1000)]);
+    rows.push(['  catching up, versions/s', num((h.catchUpVersions / h.catchUpMs) * 1000)]);
+    rows.push([`  rebuilding all ${h.events} events after the replay (bodies of the ${h.versions} versions unread), s`, num(h.rebuildMs / 1000)]);
     rows.push([`list ${h.versions}-version state, 50 per page (floor: the keyset query in pg)`]);
     for (const page of h.pages) {
       rows.push([`  ${page.page}, p50 ms`, num(page.server.p50Ms), num(page.floor.p50Ms), times(ratio(page.server.p50Ms, page.floor.p50Ms))]);
       rows.push([`  ${page.page}, p99 ms`, num(page.server.p99Ms), num(page.floor.p99Ms), times(ratio(page.server.p99Ms, page.floor.p99Ms))]);
+    }
+  }
+
+  const sr = r.search.result;
+  noteErrors('search', r.search);
+  if (sr !== null) {
+    rows.push([`GET /resources over ${sr.states} states, ${sr.instances} instances, first page of 50 (floor: the same query in pg)`]);
+    for (const timing of sr.timings) {
+      rows.push([`  ${timing.query} (${timing.found} found), p50 ms`, num(timing.server.p50Ms), num(timing.floor.p50Ms), times(ratio(timing.server.p50Ms, timing.floor.p50Ms))]);
+      rows.push([`  ${timing.query}, p99 ms`, num(timing.server.p99Ms), num(timing.floor.p99Ms), times(ratio(timing.server.p99Ms, timing.floor.p99Ms))]);
     }
   }
 
