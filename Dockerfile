@@ -1,14 +1,16 @@
 # Production image: the server only, always with DATABASE_URL (PostgreSQL) and S3 (MinIO).
 # Node 24: the current LTS line (Node 20 reached end of life in April 2026).
 
-# ---- build: compile TypeScript to dist/ (needs devDependencies) ----
+# ---- build: compile TypeScript to dist/ and bundle the web console (needs devDependencies) ----
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
-# --omit=optional: tsc does not need embedded-postgres (zero-configuration mode only).
+# Optional dependencies stay: esbuild's binary for this platform is one (embedded-postgres, also
+# optional, comes along in this stage only).
 # --ignore-scripts: no install script is needed to compile; `prepare` would build before src/ is here.
-RUN npm ci --omit=optional --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY src ./src
+COPY scripts/build-console.mjs ./scripts/
 RUN npm run build
 
 # ---- runtime: production dependencies + compiled output only ----

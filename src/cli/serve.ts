@@ -42,6 +42,7 @@ const banner = (baseUrl: string, first: FirstAdministrator, config: Config): str
   return [
     `state-ledger is ready on ${baseUrl} (${describeBackends(config)})`,
     credentialsLine(first),
+    `The web console: ${baseUrl}/ui/ (sign in with the same user and password)`,
     '',
     'Paste into your Terraform/OpenTofu configuration, and export TF_HTTP_PASSWORD=<the password>:',
     '',

@@ -30,6 +30,7 @@ import { requestId } from './request-context.js';
 import { stateRoutes } from './state-routes.js';
 import { resourcesRoutes } from './resources-routes.js';
 import { runsRoutes } from './runs-routes.js';
+import { consoleAssets, consoleSessionRoutes } from './console-routes.js';
 
 export interface AppDeps extends LedgerDeps {
   /** AUTH_USERS: plain-text development users, administrators of everything (empty in production). */
@@ -121,6 +122,7 @@ export const createApp = (appDeps: AppDeps): express.Express => {
   app.use(closeIfBodyUnread, securityHeaders, wellFormedRequest);
   app.use(healthRoutes({ ...deps, readyTimeoutMs: deps.traffic.readyTimeoutMs }));
   app.use(openApiRoutes()); // the API's description: no secrets, no authentication
+  app.use(consoleAssets()); // the web console's files: no data, no authentication
   app.use(refuseForeignOrigins(deps.allowedOrigins ?? []), refuseEncodedBodies, strictQuery);
   const authenticate = authenticator({
     sql: deps.db,
@@ -140,6 +142,7 @@ export const createApp = (appDeps: AppDeps): express.Express => {
   // The protocol first: it carries nearly all the traffic, and no other route shares its paths and methods.
   app.use(nestedStateNames);
   app.use(protocolRoutes({ ...deps, leases: deps.leases ?? noPolicy }));
+  app.use(consoleSessionRoutes({ db: deps.db, authenticator: authenticate }));
   const accessStore = forgettingAccess(deps.accessStore, authenticate.accessChanged);
   app.use(accessRoutes({ ...deps, access: manageAccess(accessStore, deps.commandObserver) }));
   app.use(stateRoutes(deps));

@@ -1,8 +1,10 @@
+import { parse as parseCookies } from 'cookie';
 import type { Request, RequestHandler } from 'express';
 import * as E from 'fp-ts/lib/Either.js';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { AuthFailure, Authenticator, Credentials, Principal } from '../identity/authenticate.js';
 import { isJwtShaped } from '../identity/oidc.js';
+import { SESSION_COOKIE } from '../identity/sessions.js';
 import { looksLikeToken } from '../identity/tokens.js';
 import type { Logger } from '../logger.js';
 import { sendError } from './errors.js';
@@ -42,12 +44,23 @@ const loggable = (name: string | undefined): string | null => {
 /** `Bearer <secret>` as RFC 6750 writes it. */
 const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i;
 
-/** What the request presents: its Authorization header, else its verified client certificate (undefined: malformed). */
+/** The console session cookie's value, if the request carries one (the Cookie header is bounded by Node's header limit). */
+const sessionCookie = (req: Request): string | undefined => {
+  const header = req.headers.cookie;
+  return header === undefined ? undefined : parseCookies(header)[SESSION_COOKIE];
+};
+
+/**
+ * What the request presents: its Authorization header, else its verified client certificate, else
+ * a console session cookie (undefined: malformed).
+ */
 export const credentialsOf = (req: Request, certificateName: (req: Request) => string | undefined): Credentials | undefined => {
   const header = req.headers.authorization;
   if (header === undefined) {
     const name = certificateName(req);
-    return name === undefined ? { kind: 'none' } : { kind: 'certificate', name };
+    if (name !== undefined) return { kind: 'certificate', name };
+    const session = sessionCookie(req);
+    return session === undefined ? { kind: 'none' } : { kind: 'session', secret: session };
   }
   const bearer = BEARER.exec(header);
   if (bearer?.[1] !== undefined) return { kind: 'bearer', secret: bearer[1] };
@@ -114,10 +127,12 @@ export const authentication = ({ authenticator, logger, failuresPerMinute, certi
   return async (req, res, next) => {
     const address = req.ip ?? req.socket?.remoteAddress ?? 'unknown';
     const credentials = credentialsOf(req, certificateName);
+    // The console's own requests never ask the browser for Basic credentials (it would show its own dialog).
+    const challenge = credentials?.kind !== 'session' && !req.path.startsWith('/ui/');
     if (credentials?.kind === 'none') {
       // No credentials is no failed sign-in: nothing to count.
       res.setHeader('Connection', 'close');
-      return sendError(res, { type: 'Unauthorized' });
+      return sendError(res, { type: 'Unauthorized', challenge });
     }
     const key = `${address}\u0000${identityKey(credentials)}`;
     const wait = await blocked(address, key);
@@ -144,11 +159,14 @@ export const authentication = ({ authenticator, logger, failuresPerMinute, certi
         logger.warn({ remote_address: address, reason: failure.reason, request_id: res.locals.requestId }, 'credentials could not be checked');
         return sendError(res, { type: 'ServerBusy', message: `the credentials could not be checked: ${failure.reason}` });
       case 'missing':
-        return sendError(res, { type: 'Unauthorized' });
+        return sendError(res, { type: 'Unauthorized', challenge });
+      case 'ended':
+        // A session that ended is no guess at a secret: not counted, not logged as a failed login.
+        return sendError(res, { type: 'Unauthorized', reason: failure.reason, challenge });
       case 'rejected':
         if (!reserved) await Promise.all([perAddress.penalty(address, 1), perIdentity.penalty(key, 1)]);
         logger.warn({ remote_address: address, user: loggable(failure.name), reason: failure.reason, request_id: res.locals.requestId }, 'failed login');
-        return sendError(res, { type: 'Unauthorized', reason: failure.reason });
+        return sendError(res, { type: 'Unauthorized', reason: failure.reason, challenge });
     }
   };
 };

@@ -13,7 +13,8 @@ export type RequestError =
   | { readonly type: 'Unprocessable'; readonly code: string; readonly message: string }
   | { readonly type: 'Conflict'; readonly code: string; readonly message: string }
   /** reason: why the credentials given were refused (absent when none were given). */
-  | { readonly type: 'Unauthorized'; readonly reason?: string | undefined }
+  /** challenge: false leaves out WWW-Authenticate (the web console's requests: a browser would show its own dialog). */
+  | { readonly type: 'Unauthorized'; readonly reason?: string | undefined; readonly challenge?: boolean }
   /** The caller has a role here, but not the one needed. */
   | { readonly type: 'Forbidden'; readonly message: string }
   /** The caller has no role at all on this state: answered the same whether or not it exists. */
@@ -124,7 +125,7 @@ export const errorResponse = (error: HttpError): ErrorResponse => {
         error.reason === undefined
           ? 'credentials are required: HTTP Basic (a user and password; or user name token or oidc with an API token or a JWT as the password), or Authorization: Bearer <token or JWT>'
           : `the credentials were refused: ${error.reason}`,
-        { 'WWW-Authenticate': 'Basic realm="state-ledger", charset="UTF-8"' },
+        error.challenge === false ? {} : { 'WWW-Authenticate': 'Basic realm="state-ledger", charset="UTF-8"' },
       );
     case 'Forbidden':
       return problem(403, 'forbidden', error.message);

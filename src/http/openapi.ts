@@ -361,6 +361,46 @@ const paths: Json = {
       { auth: true },
     ),
   },
+  '/ui/session': {
+    post: operation(
+      {
+        operationId: 'openConsoleSession',
+        summary: "Signs in to the web console: opens a session for the credentials sent (a user's password as Basic, or an API token) and sets its cookie",
+        description:
+          'The session (12 hours) is kept in PostgreSQL, so every server process honours it; its cookie `state_ledger_session` is HttpOnly, SameSite=Strict, ' +
+          'and Secure under TLS. Any route then takes the cookie in place of an Authorization header, with the grants the user or token has at that moment. ' +
+          "The console's own requests are never answered with `WWW-Authenticate` (a browser would show its own dialog).",
+        tags: ['console'],
+        responses: {
+          '200': answer('Signed in.', json(schemaRef('ConsoleSession')), { 'Set-Cookie': { description: 'The session cookie.', schema: { type: 'string' } } }),
+          '400': answer('`unsupported_sign_in`: a JWT, a client certificate or a session cannot open a console session.', json(schemaRef('Error'))),
+          '403': responseRef('Forbidden'),
+        },
+      },
+      { auth: true },
+    ),
+    get: operation(
+      {
+        operationId: 'consoleSession',
+        summary: 'Who the caller is (the session, or any credentials), and their grants',
+        tags: ['console'],
+        responses: { '200': answer('The caller.', json(schemaRef('ConsoleSession'))) },
+      },
+      { auth: true },
+    ),
+    delete: operation(
+      {
+        operationId: 'endConsoleSession',
+        summary: "Signs out: ends the cookie's session at once, for every process, and clears the cookie",
+        tags: ['console'],
+        responses: {
+          '200': answer('Signed out (`signed_out: false` when the request carried no session).', json({ type: 'object', required: ['signed_out'], properties: { signed_out: { type: 'boolean' } } })),
+          '403': responseRef('Forbidden'),
+        },
+      },
+      { auth: true },
+    ),
+  },
   '/states/{name}/versions': {
     get: operation(
       {
@@ -694,6 +734,7 @@ export const openApiDocument = (): Json => ({
     { name: 'audit', description: 'Every event, per state and in one global feed.' },
     { name: 'access', description: 'Users, tokens and grants (admin on `*`).' },
     { name: 'health', description: 'Without authentication.' },
+    { name: 'console', description: 'Web console sessions (the console itself is served at `/ui/`).' },
     { name: 'operations', description: 'Metrics.' },
   ],
   paths,

@@ -9,6 +9,7 @@ import type { PasswordHash } from '../events/access-events.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { shortMemo } from './short-memo.js';
 import { looksLikeToken, secretSha256 } from './tokens.js';
+import { findSession, looksLikeSession, sessionSha256 } from './sessions.js';
 import { concurrencyLimit } from '../concurrency-limit.js';
 
 /** The caller, once its credentials check out: the actor every event records, and its grants. */
@@ -26,6 +27,8 @@ export type Credentials =
   | { readonly kind: 'basic'; readonly name: string; readonly password: string }
   | { readonly kind: 'bearer'; readonly secret: string }
   | { readonly kind: 'certificate'; readonly name: string }
+  /** A web console session's cookie. */
+  | { readonly kind: 'session'; readonly secret: string }
   | { readonly kind: 'none' };
 
 /** rejected: the credentials are wrong (401, counted as a failed login); unavailable: the check could not be made (503). */
@@ -34,6 +37,8 @@ export type AuthFailure =
   /** Too many failed sign-ins: refused before the password was checked. */
   | { readonly kind: 'throttled' }
   | { readonly kind: 'rejected'; readonly reason: string; readonly name?: string }
+  /** A console session that ended (expired, signed out, or its user or token gone): no failed sign-in. */
+  | { readonly kind: 'ended'; readonly reason: string }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
 /** Claims worth keeping in the audit trail: the ones GitLab CI and GitHub Actions use to say which run it was. */
@@ -97,6 +102,7 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, a
   const users = shortMemo<Awaited<ReturnType<typeof userCredentials>>>(accessCacheMs);
   const tokens = shortMemo<Awaited<ReturnType<typeof tokenBySecret>>>(accessCacheMs);
   const oidcSubjects = shortMemo<Grant[]>(accessCacheMs);
+  const sessions = shortMemo<Awaited<ReturnType<typeof findSession>>>(accessCacheMs);
   const cacheKey = randomBytes(32);
   const verified = new Map<string, number>();
   const touched = new Map<string, number>();
@@ -150,6 +156,24 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, a
     return E.right({ actor: `token:${found.name}`, grants: found.grants });
   };
 
+  /** A console session acts for its user or token with their grants of now: it never outlives the access it was opened with. */
+  const session = async (secret: string): Promise<E.Either<AuthFailure, Principal>> => {
+    const again = 'sign in again';
+    if (!looksLikeSession(secret)) return E.left({ kind: 'ended', reason: `the console session cookie is not one this server makes; ${again}` });
+    const hash = sessionSha256(secret);
+    const found = await sessions.get(hash, () => findSession(sql, hash));
+    if (found === undefined) return E.left({ kind: 'ended', reason: `the console session expired or was signed out; ${again}` });
+    if (found.kind === 'token') {
+      const live = await tokens.get(found.subject, () => tokenBySecret(sql, found.subject));
+      if (live === undefined || 'expired' in live) return E.left({ kind: 'ended', reason: `the API token of this console session was revoked or expired; ${again}` });
+      return E.right({ actor: `token:${live.name}`, grants: live.grants });
+    }
+    if (devUsers.has(found.subject)) return E.right({ actor: `user:${found.subject}`, grants: [{ role: 'admin', glob: '*' }] });
+    const user_ = await users.get(found.subject, () => userCredentials(sql, found.subject));
+    if (user_ === undefined || user_.password === null) return E.left({ kind: 'ended', reason: `user ${found.subject} was removed or can no longer sign in; ${again}` });
+    return E.right({ actor: `user:${found.subject}`, grants: user_.grants });
+  };
+
   const jwt = async (text: string): Promise<E.Either<AuthFailure, Principal>> => {
     if (oidc === undefined) return E.left({ kind: 'rejected', reason: 'this server accepts no OIDC tokens (no OIDC_ISSUERS configured)' });
     const outcome = await oidc.verify(text);
@@ -177,6 +201,7 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, a
       users.clear();
       tokens.clear();
       oidcSubjects.clear();
+      sessions.clear();
     },
     /** mayCheck: asked right before a password is checked (not for cached ones); false refuses it as throttled. */
     authenticate: async (credentials: Credentials, mayCheck: () => Promise<boolean> = async () => true): Promise<E.Either<AuthFailure, Principal>> => {
@@ -185,6 +210,8 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, a
           return E.left({ kind: 'missing' });
         case 'certificate':
           return certificate(credentials.name);
+        case 'session':
+          return session(credentials.secret);
         case 'bearer':
           return isJwtShaped(credentials.secret) ? jwt(credentials.secret) : token(credentials.secret);
         case 'basic':

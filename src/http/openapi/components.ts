@@ -306,6 +306,15 @@ const schemas: Json = {
       next: { type: 'integer', minimum: 0, description: 'The `after` of the next read (the cursor itself when the page is empty).' },
     },
   },
+  ConsoleSession: {
+    type: 'object',
+    required: ['actor', 'grants'],
+    properties: {
+      actor: { type: 'string', description: 'Who the session acts for: `user:NAME` or `token:NAME`.' },
+      grants: { type: 'array', items: { type: 'object', required: ['role', 'glob'], properties: { role: { type: 'string', enum: ['outputs', 'read', 'write', 'admin'] }, glob: { type: 'string' } } } },
+      expires_at: { type: 'string', format: 'date-time', description: 'When the session ends (on sign-in only).' },
+    },
+  },
   Health: {
     type: 'object',
     required: ['status'],
