@@ -83,6 +83,8 @@ export const searchBench = async (databaseUrl: string, target: Target, log: (lin
       [`type=${RARE_TYPE}`, { type: { value: RARE_TYPE, prefix: false } }],
       ['state=team-7/*&type=aws_type_1', { state: { value: 'team-7/', prefix: true }, type: { value: 'aws_type_1', prefix: false } }],
       ['module=module.net&type=aws_type_9', { module: { value: 'module.net', prefix: false }, type: { value: 'aws_type_9', prefix: false } }],
+      ['type=aws_type_*', { type: { value: 'aws_type_', prefix: true } }],
+      ['module=module.net', { module: { value: 'module.net', prefix: false } }],
     ];
     const timings: SearchTiming[] = [];
     const visible = [globToRegex('*')];

@@ -248,8 +248,8 @@ const likePrefix = (value: string): string => `${value.replace(/[\\%_]/g, (c) =>
  * text_pattern_ops index (migrations/0007).
  *
  * Two shapes, because PostgreSQL cannot estimate how many states a caller's regular expressions
- * let through: with an `id` or `address` filter (selective, indexed), the matching instances are
- * found by that index and joined to the visible states; otherwise the visible states are walked in
+ * let through: with an `id` or `address` filter, or an exact `type` and no `state` (selective, indexed), the
+ * matching instances are found by that index and joined to the visible states; otherwise the visible states are walked in
  * name order and each one's instances read by the primary key (name, ordinal), a page at most per
  * state, so a reader of a few states among thousands never scans the others' instances.
  */
@@ -290,7 +290,9 @@ export const searchResources = async (
   const columns = `r.name AS state, c.version, r.ordinal, r.address, r.resource_address, r.mode, r.type, r.resource_name AS name, r.module, r.provider,
             r.index_key, r.instance_id AS id`;
   const where = (conditions: readonly string[]) => (conditions.length === 0 ? 'TRUE' : conditions.join(' AND '));
-  const selective = filter.id !== undefined || filter.address !== undefined;
+  // An exact type is selective too: its index (migrations/0010) holds its instances in page order.
+  // Not with a state filter, which the walk over the states narrows first.
+  const selective = filter.id !== undefined || filter.address !== undefined || (filter.type !== undefined && !filter.type.prefix && filter.state === undefined);
   const { rows } = await sql.query<FoundResource & Row>(
     selective
       ? `SELECT ${columns} FROM state_resource_instances r JOIN state_contents c ON c.name = r.name
