@@ -8,11 +8,14 @@ import { untrustedIssuer } from '../access/trusted-issuers.js';
 import type { OidcIssuer } from '../identity/oidc-issuers.js';
 import type { OidcVerifier } from '../identity/oidc.js';
 import type { AccessManager } from '../application/manage-access.js';
+import type { AccessEvent } from '../events/access-events.js';
+import { keepSession, sessionSha256 } from '../identity/sessions.js';
 import type { TrafficLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import { listGrants, listTokens, listUsers } from '../projections/access-queries.js';
 import type { SqlExecutor } from '../storage/sql.js';
-import { requireAccessManager } from './access-control.js';
+import { principalOf, requireAccessManager } from './access-control.js';
+import { credentialsOf } from './auth.js';
 import { badRequest, sendError, type HttpError, type RequestError } from './errors.js';
 import { commandMetadata } from './request-context.js';
 import { readSmallJson, smallBody } from './small-body.js';
@@ -47,6 +50,17 @@ const grantBody = (req: Request, trusted?: readonly OidcIssuer[]): E.Either<Http
     const error = grantError({ role: body.role, subject: body.subject, glob: body.glob });
     return checked('invalid_grant', error ?? (trusted === undefined ? undefined : untrustedIssuer(body as unknown as Grant, trusted)), body as unknown as Grant);
   });
+
+/**
+ * A changed password ends the user's console sessions (src/identity/authenticate.ts), except the
+ * one the user changed it through: that one is moved to the new password.
+ */
+const keepOwnSession = async (db: SqlExecutor, req: Request, res: Response, name: string, events: readonly AccessEvent[]): Promise<void> => {
+  const credentials = credentialsOf(req, () => undefined);
+  const salt = events.flatMap((event) => (event.type === 'UserPasswordChanged' ? [event.data.password.salt] : []))[0];
+  if (credentials?.kind !== 'session' || principalOf(res).actor !== `user:${name}` || salt === undefined) return;
+  await keepSession(db, sessionSha256(credentials.secret), name, salt);
+};
 
 const pathName = (req: Request, kind: 'user' | 'token'): E.Either<RequestError, string> => {
   const name = req.params[kind];
@@ -92,7 +106,9 @@ export const accessRoutes = (deps: {
     if (E.isLeft(name)) return sendError(res, name.left);
     const body = E.flatMap(objectBody(req, 'invalid_password', ['password'], '{"password": "<at least 12 characters>"}'), (b) => checked('invalid_password', passwordError(b.password), b));
     if (E.isLeft(body)) return sendError(res, body.left);
-    answer(res, await access.changePassword(name.right, body.right.password as string, commandMetadata(req, res)), () => ({ name: name.right }));
+    const outcome = await access.changePassword(name.right, body.right.password as string, commandMetadata(req, res));
+    if (E.isRight(outcome)) await keepOwnSession(db, req, res, name.right, outcome.right);
+    answer(res, outcome, () => ({ name: name.right }));
   });
 
   router.delete('/access/users/:user', async (req, res) => {

@@ -6,7 +6,7 @@ import { globalFeed, presentPosition, stateKnown, streamEvents } from '../storag
 import type { EventWakeups } from '../storage/event-wakeups.js';
 import { decodeEventsQuery, decodeFeedQuery, decodeRequest, decodeStateParams } from './codecs.js';
 import { eventJson } from './event-json.js';
-import { notFound, sendError } from './errors.js';
+import { badRequest, notFound, sendError } from './errors.js';
 import { principalOf, requireRole, visiblePatterns } from './access-control.js';
 import { mayManageAccess } from '../identity/authenticate.js';
 import type { Logger } from '../logger.js';
@@ -43,11 +43,17 @@ export const auditRoutes = ({ db, wakeups, logger }: LedgerDeps & { readonly wak
     const { params, query } = input.right;
     const { name } = params;
     const limit = pageSize(query.limit);
-    const events = await streamEvents(db, name, { after: query.after ?? 0, limit });
+    const newestFirst = query.order === 'newest' || query.before !== undefined;
+    if (newestFirst && (query.after !== undefined || query.order === 'oldest')) {
+      return sendError(res, badRequest('invalid_query', 'after pages oldest first, before (or order=newest) newest first: give one of them'));
+    }
+    const page = newestFirst ? { before: query.before ?? Number.MAX_SAFE_INTEGER, limit } : { after: query.after ?? 0, limit };
+    const events = await streamEvents(db, name, page);
     if (events.length === 0 && !(await stateKnown(db, name))) return sendError(res, notFound(`state ${name} does not exist`));
     if (wantsTable(req)) return sendTable(res, eventColumns, events.map(eventCells));
     const last = events[events.length - 1];
-    res.json({ name, events: events.map(eventJson), next: events.length === limit && last !== undefined ? last.streamVersion : null });
+    const more = events.length === limit && last !== undefined && (!newestFirst || last.streamVersion > 1);
+    res.json({ name, events: events.map(eventJson), next: more ? last.streamVersion : null });
   });
 
   router.get('/events', async (req, res) => {

@@ -78,7 +78,15 @@ export const ReleaseBody = t.intersection([t.type({ reason: NonEmptyString }), t
 export const MAX_WAIT_SECONDS = 60;
 const WaitSeconds = t.refinement(NonNegativeIntFromString, (n) => n <= MAX_WAIT_SECONDS, 'WaitSeconds');
 
-export const EventsQuery = t.partial({ after: NonNegativeIntFromString, limit: PositiveIntFromString, wait: WaitSeconds, format: Format });
+/** A state's events: oldest first after `after`, or newest first (`order=newest`) before `before`. */
+export const EventsQuery = t.partial({
+  after: NonNegativeIntFromString,
+  before: PositiveIntFromString,
+  order: t.union([t.literal('oldest'), t.literal('newest')]),
+  limit: PositiveIntFromString,
+  wait: WaitSeconds,
+  format: Format,
+});
 /** The global feed's cursor may also be `now`: the present, to follow only what happens next. */
 export const FeedQuery = t.partial({ after: t.union([NonNegativeIntFromString, t.literal('now')]), limit: PositiveIntFromString, wait: WaitSeconds, format: Format });
 export const DiffQuery = t.partial({ from: PositiveIntFromString, to: PositiveIntFromString, format: Format });
@@ -174,7 +182,13 @@ export const decodeReleaseBody = decodeInput(
   'the body must be a JSON object: {"reason": "<why>", "ID": "<optional: the lock to release>"}',
 );
 const eventsQueryFields = (after: string) => ({ after, limit: PAGE, wait: `a number of seconds from 0 to ${MAX_WAIT_SECONDS}`, format: FORMAT });
-export const decodeEventsQuery = decodeInput(EventsQuery, 'invalid_query', eventsQueryFields('a stream version: a non-negative integer'), 'the query is not valid', 'query');
+export const decodeEventsQuery = decodeInput(
+  EventsQuery,
+  'invalid_query',
+  { ...eventsQueryFields('a stream version: a non-negative integer'), before: 'a stream version: a positive integer', order: 'oldest or newest' },
+  'the query is not valid',
+  'query',
+);
 export const decodeFeedQuery = decodeInput(FeedQuery, 'invalid_query', eventsQueryFields('a position (a non-negative integer) or now'), 'the query is not valid', 'query');
 export const decodeDiffQuery = decodeInput(DiffQuery, 'invalid_query', { from: VERSION, to: VERSION, format: FORMAT }, 'from and to must be version numbers', 'query');
 export const decodeRollbackBody = decodeInput(

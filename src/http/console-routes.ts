@@ -45,11 +45,12 @@ export const consoleAssets = (): express.Router => {
 };
 
 /** The identity a sign-in presented, as a session keeps it; undefined for credentials a session cannot stand for. */
-const subjectOf = (req: Request): SessionSubject | undefined => {
+const subjectOf = (req: Request, res: Response): SessionSubject | undefined => {
   const credentials = credentialsOf(req, () => undefined);
   if (credentials?.kind === 'basic') {
     if (credentials.name === 'oidc') return undefined;
-    return credentials.name === 'token' ? { kind: 'token', subject: secretSha256(credentials.password) } : { kind: 'user', subject: credentials.name };
+    if (credentials.name === 'token') return { kind: 'token', subject: secretSha256(credentials.password) };
+    return { kind: 'user', subject: credentials.name, passwordSalt: principalOf(res).passwordSalt ?? null };
   }
   if (credentials?.kind === 'bearer' && !isJwtShaped(credentials.secret)) return { kind: 'token', subject: secretSha256(credentials.secret) };
   return undefined;
@@ -72,7 +73,7 @@ export const consoleSessionRoutes = ({ db, authenticator }: { readonly db: SqlEx
   const router = express.Router();
 
   router.post('/ui/session', async (req, res) => {
-    const subject = subjectOf(req);
+    const subject = subjectOf(req, res);
     if (subject === undefined) {
       return sendError(res, badRequest('unsupported_sign_in', 'sign in to the console with a user name and password, or with an API token'));
     }

@@ -176,6 +176,7 @@ export const eventStreamRoutes = (deps: EventStreamDeps): express.Router => {
         if (failure.kind === 'rejected' || failure.kind === 'missing') {
           return stream.close(`the credentials are no longer accepted${failure.kind === 'rejected' ? `: ${failure.reason}` : ''}`);
         }
+        if (failure.kind === 'ended') return stream.close(`the console session has ended: ${failure.reason}`);
         stream.nextCheck = Date.now() + RETRY_CHECK_MS;
         return;
       }

@@ -276,7 +276,7 @@ const paths: Json = {
     get: operation(
       {
         operationId: 'listStates',
-        summary: 'The states the caller may read, with their version, size and lock',
+        summary: 'The states the caller may read, with their version, size, who wrote it and lock',
         tags: ['states'],
         parameters: [
           {
@@ -519,11 +519,13 @@ const paths: Json = {
     get: operation(
       {
         operationId: 'stateEvents',
-        summary: 'The audit trail of one state: every event, oldest first',
+        summary: 'The audit trail of one state: every event, oldest first (or newest first)',
         tags: ['audit'],
         parameters: [
           NAME,
-          { name: 'after', in: 'query', required: false, description: 'A stream version: events after it (the `next` of the previous page).', schema: { type: 'integer', minimum: 0, maximum: 999999999999999 } },
+          { name: 'after', in: 'query', required: false, description: 'A stream version: events after it, oldest first (the `next` of the previous page).', schema: { type: 'integer', minimum: 0, maximum: 999999999999999 } },
+          { name: 'order', in: 'query', required: false, description: '`newest`: newest first, from the latest event (not with `after`).', schema: { type: 'string', enum: ['oldest', 'newest'] } },
+          { name: 'before', in: 'query', required: false, description: 'A stream version: events before it, newest first (the `next` of the previous newest-first page; not with `after`).', schema: { type: 'integer', minimum: 1, maximum: 999999999999999 } },
           parameterRef('Limit'),
           { $ref: '#/components/parameters/Wait', description: `Checked (0 to ${MAX_WAIT_SECONDS}) but without effect here: only /events long-polls.` },
           format,
@@ -601,6 +603,7 @@ Object.assign(paths, {
       {
         operationId: 'changePassword',
         summary: "Set a user's password",
+        description: "Ends the user's console sessions, in every process within a second, except the one this request came through.",
         tags: ['access'],
         parameters: [parameterRef('User')],
         requestBody: smallJsonBody('PasswordChange'),

@@ -9,7 +9,7 @@ import type { PasswordHash } from '../events/access-events.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { shortMemo } from './short-memo.js';
 import { looksLikeToken, secretSha256 } from './tokens.js';
-import { findSession, looksLikeSession, sessionSha256 } from './sessions.js';
+import { findSession, looksLikeSession, onCurrentPassword, sessionSha256 } from './sessions.js';
 import { concurrencyLimit } from '../concurrency-limit.js';
 
 /** The caller, once its credentials check out: the actor every event records, and its grants. */
@@ -18,6 +18,8 @@ export interface Principal {
   /** For OIDC: the claims that identify the run, kept in each event's metadata. */
   readonly claims?: Readonly<Record<string, string>>;
   readonly grants: ReadonlyArray<Pick<Grant, 'role' | 'glob'>>;
+  /** For a user who gave a stored password: the salt of the hash it matched, which a console session opened with it keeps. */
+  readonly passwordSalt?: string;
 }
 
 export const mayManageAccess = (principal: Principal): boolean => managesAccess(principal.grants);
@@ -140,7 +142,7 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, a
     if (matches === 'busy') return E.left(BUSY);
     if (matches === 'throttled') return E.left({ kind: 'throttled' });
     if (found === undefined || found.password === null || !matches) return E.left({ kind: 'rejected', reason: REJECTED, name });
-    return E.right({ actor: `user:${name}`, grants: found.grants });
+    return E.right({ actor: `user:${name}`, grants: found.grants, passwordSalt: found.password.salt });
   };
 
   const token = async (secret: string): Promise<E.Either<AuthFailure, Principal>> => {
@@ -156,7 +158,10 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, a
     return E.right({ actor: `token:${found.name}`, grants: found.grants });
   };
 
-  /** A console session acts for its user or token with their grants of now: it never outlives the access it was opened with. */
+  /**
+   * A console session acts for its user or token with their grants of now: it never outlives the
+   * access it was opened with, nor the user's password.
+   */
   const session = async (secret: string): Promise<E.Either<AuthFailure, Principal>> => {
     const again = 'sign in again';
     if (!looksLikeSession(secret)) return E.left({ kind: 'ended', reason: `the console session cookie is not one this server makes; ${again}` });
@@ -171,6 +176,11 @@ export const authenticator = ({ sql, devUsers, oidc, touchIntervalMs = 60_000, a
     if (devUsers.has(found.subject)) return E.right({ actor: `user:${found.subject}`, grants: [{ role: 'admin', glob: '*' }] });
     const user_ = await users.get(found.subject, () => userCredentials(sql, found.subject));
     if (user_ === undefined || user_.password === null) return E.left({ kind: 'ended', reason: `user ${found.subject} was removed or can no longer sign in; ${again}` });
+    // Either read may be a second old here: a mismatch is confirmed from the database, so that the
+    // session a password was just changed through is not refused for what another process remembers.
+    if (found.passwordSalt !== user_.password.salt && !(await onCurrentPassword(sql, hash))) {
+      return E.left({ kind: 'ended', reason: `the password of user ${found.subject} was changed; ${again}` });
+    }
     return E.right({ actor: `user:${found.subject}`, grants: user_.grants });
   };
 

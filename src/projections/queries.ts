@@ -38,6 +38,9 @@ export interface StateListing {
   readonly version: number | null;
   readonly size: number | null;
   readonly updated_at: Date | null;
+  /** The actor who wrote the current version, and the Who of the lock held then (as the versions list has them). */
+  readonly updated_by: string | null;
+  readonly who: string | null;
   readonly lock: { readonly id: string; readonly who: string | null; readonly operation: string | null; readonly acquired_at: Date; readonly acquired_by: string } | null;
 }
 
@@ -173,13 +176,15 @@ export const keptKeys = async (sql: SqlExecutor, keys: readonly string[]): Promi
 
 /**
  * States that have a body or a lock, by name, among those whose names match one of the regular
- * expressions and start with `prefix` (a subtree, `team-a/`).
+ * expressions and start with `prefix` (a subtree, `team-a/`). Who wrote the current version comes
+ * from its own row, found by the primary key of state_versions.
  */
 export const listStates = async (sql: SqlExecutor, visible: readonly string[], prefix = ''): Promise<StateListing[]> => {
   const { rows } = await sql.query<Row>(
-    `SELECT coalesce(h.name, l.name) AS name, h.version, h.size, h.updated_at,
+    `SELECT coalesce(h.name, l.name) AS name, h.version, h.size, h.updated_at, v.created_by AS updated_by, v.who,
             l.lock_id, l.info, l.acquired_at, l.acquired_by
      FROM state_heads h FULL OUTER JOIN state_locks l ON l.name = h.name
+       LEFT JOIN state_versions v ON v.name = h.name AND v.version = h.version
      WHERE (h.version IS NOT NULL OR l.name IS NOT NULL) AND coalesce(h.name, l.name) ~ ANY($1::text[])
        AND starts_with(coalesce(h.name, l.name), $2)
      ORDER BY 1`,
@@ -192,6 +197,8 @@ export const listStates = async (sql: SqlExecutor, visible: readonly string[], p
       version: row.version as number | null,
       size: row.size as number | null,
       updated_at: row.updated_at as Date | null,
+      updated_by: row.updated_by as string | null,
+      who: row.who as string | null,
       lock:
         info === null
           ? null

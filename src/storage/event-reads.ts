@@ -19,11 +19,17 @@ export const readStreamEvents = async (sql: SqlExecutor, streamId: string): Prom
   return rows.map(decodeEventRow);
 };
 
-/** One state's events in stream order, after a stream version. */
-export const streamEvents = async (sql: SqlExecutor, name: string, page: { after: number; limit: number }): Promise<RecordedEvent[]> => {
+/** One state's events in stream order after a stream version, or newest first before one. */
+export const streamEvents = async (
+  sql: SqlExecutor,
+  name: string,
+  page: { readonly after: number; readonly limit: number } | { readonly before: number; readonly limit: number },
+): Promise<RecordedEvent[]> => {
   const { rows } = await sql.query<EventRow & Record<string, unknown>>(
-    `SELECT ${eventColumns} FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version LIMIT $3`,
-    [name, page.after, page.limit],
+    'after' in page
+      ? `SELECT ${eventColumns} FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version LIMIT $3`
+      : `SELECT ${eventColumns} FROM events WHERE stream_id = $1 AND stream_version < $2 ORDER BY stream_version DESC LIMIT $3`,
+    [name, 'after' in page ? page.after : page.before, page.limit],
   );
   return rows.map(decodeEventRow);
 };

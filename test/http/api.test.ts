@@ -9,24 +9,38 @@ t.test('JSON API', async (t) => {
   await net.lock(lock);
   for (let serial = 1; serial <= 5; serial++) await net.put(stateDocument(serial));
   await defaultClient(server.baseUrl, 'dns').put(stateDocument(1, 'dns-lineage'));
+  const asBob = { username: 'bob', password: 'hunter2' };
+  await defaultClient(server.baseUrl, 'dns', asBob).put(stateDocument(2, 'dns-lineage'));
+  const bobsLock = newLockInfo({ Who: 'bob@laptop', Operation: 'OperationTypePlan' });
+  await defaultClient(server.baseUrl, 'held', asBob).lock(bobsLock);
   await defaultClient(server.baseUrl, 'gone').put(stateDocument(1));
   await defaultClient(server.baseUrl, 'gone').delete();
 
-  t.test('GET /states lists states with version, size, time and lock summary', async (t) => {
-    const body = await (await server.request('/states')).json();
-    t.same(
-      body.states.map((s: { name: string }) => s.name),
-      ['dns', 'net'],
-      'deleted states are not listed',
-    );
-    t.match(body.states[1], {
-      name: 'net',
-      version: 5,
-      size: stateDocument(5).length,
-      updated_at: String,
-      lock: { id: lock.ID, who: 'ci@runner', operation: 'OperationTypeApply', acquired_by: USER },
-    });
-    t.equal(body.states[0].lock, null);
+  t.test('GET /states lists states with version, size, time, who wrote the current version and lock summary', async (t) => {
+    const body = (await (await server.request('/states')).json()) as { states: Array<Record<string, unknown> & { updated_at: string | null; lock: { acquired_at: string } | null }> };
+    const time = (text: string | null) => (text === null ? null : Number.isFinite(Date.parse(text)) ? 'a time' : text);
+    const listed = body.states.map((s) => ({ ...s, updated_at: time(s.updated_at), lock: s.lock === null ? null : { ...s.lock, acquired_at: time(s.lock.acquired_at) } }));
+    t.strictSame(listed, [
+      { name: 'dns', version: 2, size: stateDocument(2, 'dns-lineage').length, updated_at: 'a time', updated_by: 'user:bob', who: null, lock: null },
+      {
+        name: 'held',
+        version: null,
+        size: null,
+        updated_at: null,
+        updated_by: null,
+        who: null,
+        lock: { id: bobsLock.ID, who: 'bob@laptop', operation: 'OperationTypePlan', acquired_at: 'a time', acquired_by: 'user:bob' },
+      },
+      {
+        name: 'net',
+        version: 5,
+        size: stateDocument(5).length,
+        updated_at: 'a time',
+        updated_by: `user:${USER}`,
+        who: 'ci@runner',
+        lock: { id: lock.ID, who: 'ci@runner', operation: 'OperationTypeApply', acquired_at: 'a time', acquired_by: `user:${USER}` },
+      },
+    ], 'deleted states are not listed; dns was last written by bob, without a lock; held has a lock and no body');
   });
 
   t.test('GET /states/NAME/lock shows the LockInfo plus when and by whom', async (t) => {

@@ -120,3 +120,44 @@ t.test('hostile input on /ui/session', async (t) => {
     },
   });
 });
+
+t.test("a password change ends the user's other console sessions, in every process; the session it was made through stays", async (t) => {
+  const a = await startServer(t);
+  const b = await startServer(t, { db: a.db }); // another process on the same database
+  const json = { 'content-type': 'application/json' };
+  const carol = (password: string) => basicAuth('carol', password);
+  t.equal((await a.request('/access/users', { method: 'POST', headers: json, body: JSON.stringify({ name: 'carol', password: 'first password 1' }) })).status, 201);
+  t.equal((await a.request('/access/grants', { method: 'POST', headers: json, body: JSON.stringify({ role: 'admin', subject: 'user:carol', glob: '*' }) })).status, 200);
+  const through = cookieOf(await signIn(a, carol('first password 1'))).pair;
+  const other = cookieOf(await signIn(a, carol('first password 1'))).pair;
+  const onB = cookieOf(await signIn(b, carol('first password 1'))).pair;
+  const token = cookieOf(await signIn(a, `Bearer ${await tokenWith(a, 'reader', 'read', '*')}`)).pair;
+  const status = async (server: TestServer, cookie: string) => (await asCookie(server, '/ui/session', cookie)).status;
+  const changed = { status: 401, message: 'the credentials were refused: the password of user carol was changed; sign in again' };
+  const ended = async (server: TestServer, cookie: string) => {
+    const reply = await asCookie(server, '/ui/session', cookie);
+    return { status: reply.status, message: ((await reply.json()) as { message: string }).message };
+  };
+
+  // B reads carol (her old password), and 700 ms later the session she changes it through (carol
+  // from memory): once B reads carol again, it still remembers that session on the old password.
+  await new Promise((resolve) => setTimeout(resolve, 1100)); // B forgets what its sign-in read
+  t.equal(await status(b, onB), 200);
+  const carolRead = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  t.equal(await status(b, through), 200);
+  const put = await asCookie(a, '/access/users/carol/password', through, { method: 'PUT', headers: json, body: JSON.stringify({ password: 'second password 2' }) });
+  t.strictSame([put.status, await put.json()], [200, { name: 'carol' }]);
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, carolRead + 1050 - Date.now()))); // past the second B trusts what it read of carol
+  t.strictSame([await status(b, through), await ended(b, onB), await status(b, token)], [200, changed, 200], 'on B: the session it was changed through stays, her other one ends, a token session is untouched');
+  t.strictSame([await status(a, through), await ended(a, other), await status(a, token)], [200, changed, 200], 'on A alike');
+  t.equal((await signIn(a, carol('first password 1'))).status, 401, 'the old password opens nothing');
+  const signedIn = await signIn(b, carol('second password 2'));
+  t.equal(signedIn.status, 200, 'the new one opens a session');
+  const fresh = cookieOf(signedIn).pair;
+
+  const reset = await a.request('/access/users/carol/password', { method: 'PUT', headers: json, body: JSON.stringify({ password: 'third password 3' }) });
+  t.equal(reset.status, 200, 'an administrator sets her password');
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  t.strictSame([await ended(a, through), await ended(b, fresh), await status(b, token)], [changed, changed, 200], 'every session of hers ends');
+});

@@ -45,7 +45,7 @@ const eventsOf = (items: readonly Item[]): Data[] => items.filter(isEvent).map((
 /** A Server-Sent Events client on a connection of its own, parsing messages and comments as they arrive. */
 const openStream = (baseUrl: string, url: string, headers: Record<string, string> = {}): Promise<Stream> =>
   new Promise((resolve, reject) => {
-    const req = http.request(`${baseUrl}${url}`, { headers: { authorization: ALICE, ...headers }, agent: false }, (res) => {
+    const req = http.request(`${baseUrl}${url}`, { headers: 'cookie' in headers ? headers : { authorization: ALICE, ...headers }, agent: false }, (res) => {
       res.setEncoding('utf8');
       const items: Item[] = [];
       let body = '';
@@ -325,6 +325,28 @@ t.test('grants revoked while a stream is open apply within seconds', async (t) =
   const closed = await whole.until((item) => item.kind === 'comment' && item.text.startsWith('closed:'), 1);
   t.strictSame(closed, [{ kind: 'comment', text: 'closed: the credentials are no longer accepted: the token is unknown or was revoked' }]);
   await whole.ended;
+});
+
+t.test('a stream opened with a console session closes when the session ends', async (t) => {
+  const server = await startServer(t);
+  t.equal((await server.request('/access/users', json({ name: 'carol', password: 'carol-password-1' }))).status, 201);
+  t.equal((await server.request('/access/grants', json({ role: 'read', subject: 'user:carol', glob: '*' }))).status, 200);
+  const signedIn = await fetch(`${server.baseUrl}/ui/session`, { method: 'POST', headers: { authorization: basicAuth('carol', 'carol-password-1') } });
+  t.equal(signedIn.status, 200);
+  const cookie = (signedIn.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const stream = await openStream(server.baseUrl, '/events/stream', { cookie });
+  t.teardown(stream.close);
+  t.equal(stream.status, 200, 'the session cookie opens a stream');
+  await startOf(stream);
+  await push(t, server.baseUrl, 'visible', 1);
+  t.strictSame(eventsOf(await stream.until(isEvent, 1)).map((e) => e.state), ['visible']);
+
+  // The access event of the change makes every stream check its credentials again at once.
+  const changed = await server.request('/access/users/carol/password', { ...json({ password: 'carol-password-2' }), method: 'PUT' });
+  t.equal(changed.status, 200, "an administrator changes carol's password");
+  const closed = await stream.until((item) => item.kind === 'comment' && item.text.startsWith('closed:'), 1);
+  t.match(closed, [{ kind: 'comment', text: /^closed: the console session has ended: the password of user carol was changed; / }]);
+  await stream.ended;
 });
 
 t.test('hostile query inputs are refused with a 400 naming what is wrong', async (t) => {

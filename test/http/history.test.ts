@@ -182,6 +182,15 @@ t.test('history', async (t) => {
     t.equal(events.next, 2);
     const rest = await json(await server.request(`/states/app/events?after=${events.next}`));
     t.equal((rest.events as unknown[]).length, 7);
+    const all = (rest.events as Array<{ stream_version: number }>).map((e) => e.stream_version);
+    const newest = await json(await server.request('/states/app/events?order=newest&limit=4'));
+    t.strictSame((newest.events as Array<{ stream_version: number }>).map((e) => e.stream_version), [9, 8, 7, 6], 'newest first');
+    t.equal(newest.next, 6);
+    const older = await json(await server.request(`/states/app/events?before=${newest.next}&limit=4`));
+    t.strictSame((older.events as Array<{ stream_version: number }>).map((e) => e.stream_version), [5, 4, 3, 2]);
+    const oldest = await json(await server.request(`/states/app/events?before=${older.next}&limit=1`));
+    t.strictSame([(oldest.events as Array<{ stream_version: number }>).map((e) => e.stream_version), oldest.next], [[1], null], 'the first event ends the newest-first pages');
+    t.strictSame(all, [3, 4, 5, 6, 7, 8, 9]);
     const table = await (await server.request('/states/app/events', { headers: { accept: 'text/plain' } })).text();
     t.match(table.split('\n')[0], /^POSITION\s+STATE\s+VERSION\s+TYPE\s+TIME\s+ACTOR\s+ADDRESS\s+USER AGENT\s+REQUEST ID\s+LOCK ID/);
     t.equal((await server.request('/states/nothing/events')).status, 404);

@@ -16,7 +16,7 @@ t.test('several processes migrating one fresh database at once apply each migrat
   url.pathname = `/${name}`;
 
   const applied = await Promise.all([1, 2, 3, 4].map(() => migrate(url.toString(), () => undefined)));
-  const files = ['0001_event_store', '0002_read_models', '0003_access', '0004_append_in_one_statement', '0005_lock_leases', '0006_retention', '0007_async_projections', '0008_runs', '0009_console_sessions', '0010_search_by_type_in_order'];
+  const files = ['0001_event_store', '0002_read_models', '0003_access', '0004_append_in_one_statement', '0005_lock_leases', '0006_retention', '0007_async_projections', '0008_runs', '0009_console_sessions', '0010_search_by_type_in_order', '0011_console_session_passwords'];
   t.strictSame(applied.flat().sort(), files, 'each file applied by exactly one of them');
 
   const db = new pg.Client(url.toString());

@@ -206,12 +206,14 @@ const schemas: Json = {
   },
   StateListing: {
     type: 'object',
-    required: ['name', 'version', 'size', 'updated_at', 'lock'],
+    required: ['name', 'version', 'size', 'updated_at', 'updated_by', 'who', 'lock'],
     properties: {
       name: schemaRef('StateName'),
       version: nullable('integer', { description: 'null for a state that has only a lock.' }),
       size: nullable('integer'),
       updated_at: nullableTime('When the current version was stored.'),
+      updated_by: nullable('string', { description: 'The actor who wrote the current version (`user:alice`, `token:ci-deploy`, ...), its `created_by`; null without one.' }),
+      who: nullable('string', { description: 'The Who of the lock held when the current version was written; null without a version or a lock then.' }),
       lock: {
         oneOf: [
           {
