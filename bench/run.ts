@@ -23,9 +23,10 @@ import {
   type BodyRuns,
   type PreparedBody,
 } from './body-bench.js';
-import { historyBench, type HistoryResult } from './history-bench.js';
+import { HISTORY_STATE, historyBench, type HistoryResult } from './history-bench.js';
 import { sampleLag, type LagFigures } from './lag-sampler.js';
 import { searchBench, type SearchResult } from './search-bench.js';
+import { consoleBench, type ConsoleResult } from './console-bench.js';
 import { asyncProjections } from '../src/projections/async/projections.js';
 import { tokenTarget } from './http.js';
 import { FLOOR_TABLES, floorLockCycle, openFloorClients, runLoad, serverLockCycle, type Bounds, type LoadResult } from './lock-bench.js';
@@ -257,6 +258,9 @@ const main = async () => {
     // ---- d2) resource search over 1,000 states of 1,000 instances ----
     const search = await measure('resource search: 1,000 states of 1,000 instances', null, () => searchBench(benchUrl.toString(), target, log), () => 1);
 
+    // ---- d3) the web console's overview of 1,000 states and the page of the 100,000-version state ----
+    const consolePages = await measure('web console pages in Chromium', null, () => consoleBench(target, HISTORY_STATE, log), () => 1);
+
     // ---- e) verify of a 1,000,000-event ledger against its signed checkpoint ----
     const verifyUrl = new URL(benchUrl);
     verifyUrl.pathname = `/${dbName}_verify`;
@@ -299,6 +303,7 @@ const main = async () => {
       projectionLagUnderLoad,
       history,
       search,
+      consolePages,
       verify,
       streams,
       validator,
@@ -345,6 +350,7 @@ type Report = {
   projectionLagUnderLoad: LagFigures[];
   history: Measured<HistoryResult>;
   search: Measured<SearchResult>;
+  consolePages: Measured<ConsoleResult>;
   verify: Measured<VerifyBenchResult>;
   streams: Measured<StreamBenchResult>;
   validator: Measured<ValidatorResult[]>;
@@ -440,6 +446,17 @@ const printReport = (r: Report) => {
     for (const timing of sr.timings) {
       rows.push([`  ${timing.query} (${timing.found} found), p50 ms`, num(timing.server.p50Ms), num(timing.floor.p50Ms), times(ratio(timing.server.p50Ms, timing.floor.p50Ms))]);
       rows.push([`  ${timing.query}, p99 ms`, num(timing.server.p99Ms), num(timing.floor.p99Ms), times(ratio(timing.server.p99Ms, timing.floor.p99Ms))]);
+    }
+  }
+
+  const cp = r.consolePages.result;
+  noteErrors('console', r.consolePages);
+  if (cp !== null && 'skipped' in cp) rows.push([`web console pages: skipped, ${cp.skipped}`]);
+  if (cp !== null && 'pages' in cp) {
+    rows.push(['web console in Chromium, navigation start to every section shown (floor: its API requests from Node, in parallel)']);
+    for (const page of cp.pages) {
+      rows.push([`  ${page.page}, p50 ms`, num(page.browser.p50Ms), num(page.apiFloor.p50Ms), times(ratio(page.browser.p50Ms, page.apiFloor.p50Ms))]);
+      rows.push([`  ${page.page}, p99 ms`, num(page.browser.p99Ms), num(page.apiFloor.p99Ms), times(ratio(page.browser.p99Ms, page.apiFloor.p99Ms))]);
     }
   }
 

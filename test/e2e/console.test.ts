@@ -1,64 +1,14 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { createLogger } from '../../src/logger.js';
 import { asyncProjections } from '../../src/projections/async/projections.js';
+import { freshPage, launch, screenshot, signInWithPassword, signInWithToken, tokenWith } from '../support/console.js';
 import { richState } from '../support/contents-states.js';
 import { defaultClient, newLockInfo } from '../support/go-client.js';
 import { caughtUp, runner, waitFor } from '../support/projections.js';
-import { PASSWORD, startServer, USER, type TestServer } from '../support/server.js';
-
-/**
- * The web console in a real browser: Debian's Chromium driven by playwright-core, finding things
- * as a person would (by role and visible text). Each page is saved as a screenshot under
- * test-results/console/.
- */
-
-const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = path.join(import.meta.dirname, '..', '..', 'test-results', 'console');
-// Without the background-networking flags Chromium keeps trying to reach Google's hosts.
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-features=BackForwardCache'];
+import { PASSWORD, startServer, USER } from '../support/server.js';
 
 const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
-
-const launch = async (t: Test): Promise<Browser> => {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  t.teardown(() => browser.close());
-  return browser;
-};
-
-/** A fresh page (and cookie jar) at 1280x800. */
-const freshPage = async (browser: Browser): Promise<Page> => (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-
-const screenshot = async (page: Page, name: string) => {
-  await fs.mkdir(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-};
-
-const signInWithPassword = async (page: Page, server: TestServer, user: string, password: string) => {
-  await page.goto(`${server.baseUrl}/`);
-  await page.getByLabel('User', { exact: true }).fill(user);
-  await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-};
-
-const signInWithToken = async (page: Page, server: TestServer, token: string) => {
-  await page.goto(`${server.baseUrl}/ui/`);
-  await page.getByLabel('API token', { exact: true }).fill(token);
-  await page.getByRole('button', { name: 'Use token' }).click();
-};
-
-const tokenWith = async (server: TestServer, name: string, grants: ReadonlyArray<readonly [string, string]>): Promise<string> => {
-  const call = async (p: string, body: unknown) => {
-    const reply = await server.request(p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    if (reply.status >= 300) throw new Error(`${p}: ${reply.status} ${await reply.text()}`);
-    return (await reply.json()) as Record<string, unknown>;
-  };
-  const secret = String((await call('/access/tokens', { name })).secret);
-  for (const [role, glob] of grants) await call('/access/grants', { role, subject: `token:${name}`, glob });
-  return secret;
-};
 
 t.test('the web console in Chromium', async (t) => {
   const server = await startServer(t);
@@ -83,7 +33,7 @@ t.test('the web console in Chromium', async (t) => {
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'States' }).waitFor();
-    t.equal(await page.getByText('user:alice').textContent(), 'user:alice', 'who is signed in');
+    t.equal(await page.getByTitle('signed in as').textContent(), 'user:alice', 'who is signed in');
     const rows = page.getByRole('row');
     t.strictSame(
       (await rows.allInnerTexts()).map((text) => text.split('\t')[0]?.trim()),
@@ -98,10 +48,11 @@ t.test('the web console in Chromium', async (t) => {
     await page.getByLabel('Search text').fill('aws_s3_bucket.logs');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByRole('cell', { name: 'renamed-bucket' }).waitFor();
-    t.strictSame(await page.getByRole('link', { name: 'team-a/prod/' }).allInnerTexts(), ['team-a/prod/network', 'team-a/prod/web'], 'the resource found in both states, each linked');
+    const found = page.getByRole('table', { name: 'resources found' });
+    t.strictSame(await found.getByRole('link', { name: 'team-a/prod/' }).allInnerTexts(), ['team-a/prod/network', 'team-a/prod/web'], 'the resource found in both states, each linked');
     await screenshot(page, 'resource-search');
 
-    await page.getByRole('link', { name: 'team-a/prod/web' }).click();
+    await found.getByRole('link', { name: 'team-a/prod/web' }).click();
     await page.getByRole('heading', { name: 'team-a/prod/web' }).waitFor();
     await page.getByRole('heading', { name: 'Runs' }).waitFor();
     await page.getByText('Versions 1–2').waitFor();
@@ -140,7 +91,8 @@ t.test('the web console in Chromium', async (t) => {
     await signInWithToken(readerPage, server, reader);
     await readerPage.goto(`${server.baseUrl}/ui/#/states/${encodeURIComponent('team-a/prod/network')}`);
     await readerPage.getByLabel('lock').getByText(/Locked by bob@laptop/).waitFor();
-    t.equal(await readerPage.getByRole('button').count(), 1, 'a reader sees one button: Sign out');
+    await readerPage.getByRole('table', { name: 'versions' }).waitFor();
+    t.strictSame(await readerPage.getByRole('button').allInnerTexts(), ['Sign out', 'Compare', 'Show'], 'a reader sees no force-unlock and no rollback');
     const forged = await readerPage.evaluate(async () => (await fetch('/states/team-a/prod/network/lock', { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: '{"reason":"forged"}' })).status);
     t.equal(forged, 403, "a forged force-unlock from the reader's session is refused");
     await screenshot(readerPage, 'reader');

@@ -19,6 +19,10 @@ export const api = async <T>(path: string, init: RequestInit = {}): Promise<T> =
   return (await reply.json()) as T;
 };
 
+/** A change through the JSON API: a JSON body (or none) and the method; the answer decoded. */
+export const send = <T>(path: string, method: 'POST' | 'PUT' | 'DELETE', body?: unknown): Promise<T> =>
+  api<T>(path, body === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
 /** A path segment of a state name, with its `/`s kept (nested names are paths). */
 export const statePath = (name: string): string => `/states/${name.split('/').map(encodeURIComponent).join('/')}`;
 
@@ -32,13 +36,15 @@ export interface Me {
   readonly grants: readonly Grant[];
 }
 
+/** GET /states/NAME/lock: the LockInfo Terraform sent, and who took it when. */
 export interface LockInfo {
   readonly ID: string;
   readonly Operation?: string;
   readonly Who?: string;
-  readonly acquired_at?: string;
-  readonly lease_until?: string | null;
-  readonly expired?: boolean;
+  readonly acquired_at: string;
+  readonly acquired_by: string;
+  readonly lease_until: string | null;
+  readonly expired: boolean;
 }
 
 export interface StateListing {
@@ -46,6 +52,9 @@ export interface StateListing {
   readonly version: number | null;
   readonly size: number | null;
   readonly updated_at: string | null;
+  /** Who wrote the current version: the actor, and the Who of the lock held then. */
+  readonly updated_by: string | null;
+  readonly who: string | null;
   readonly lock: { readonly id: string; readonly who: string | null; readonly operation: string | null; readonly acquired_at: string; readonly acquired_by: string } | null;
 }
 
@@ -59,6 +68,9 @@ export interface HeldLock extends LockInfo {
 export interface Version {
   readonly version: number;
   readonly serial: number;
+  readonly lineage: string | null;
+  readonly encrypted: boolean;
+  readonly restored_from: number | null;
   readonly size: number;
   readonly resources: number | null;
   readonly instances: number | null;
@@ -90,4 +102,33 @@ export interface Resource {
   readonly name: string;
   readonly module: string;
   readonly id: string | null;
+}
+
+/** An entry of GET /states/NAME/events, GET /events and of each /events/stream message. */
+export interface LedgerEvent {
+  readonly position: number;
+  readonly state: string;
+  readonly stream_version: number;
+  readonly type: string;
+  readonly recorded_at: string;
+  readonly actor: string;
+  readonly request_id: string | null;
+  readonly lock_id: string | null;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** GET /states/NAME/diff: resource addresses and the names of changed attributes, never their values. */
+export interface StateDiff {
+  readonly from: number | null;
+  readonly to: number;
+  readonly resources: {
+    readonly added: readonly string[];
+    readonly removed: readonly string[];
+    readonly changed: ReadonlyArray<{ readonly address: string; readonly attributes: readonly string[] }>;
+  };
+  readonly outputs: {
+    readonly added: ReadonlyArray<{ readonly name: string; readonly sensitive: boolean; readonly value?: unknown }>;
+    readonly removed: ReadonlyArray<{ readonly name: string; readonly sensitive: boolean }>;
+    readonly changed: ReadonlyArray<{ readonly name: string; readonly sensitive: boolean; readonly before?: unknown; readonly after?: unknown }>;
+  };
 }

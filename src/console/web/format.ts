@@ -1,6 +1,10 @@
 /** Times in the browser's zone, sizes in binary units, durations in words. */
 
-export const localTime = (iso: string | null): string => (iso === null ? '–' : new Date(iso).toLocaleString());
+// One formatter for every time on a page: toLocaleString builds a new one per call, which costs
+// about half a millisecond each, half a second on an overview of 1,000 states.
+const zoned = new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'medium' });
+
+export const localTime = (iso: string | null): string => (iso === null ? '–' : zoned.format(new Date(iso)));
 
 export const bytes = (n: number | null): string => {
   if (n === null) return '–';

@@ -1,16 +1,21 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { roleOn } from '../../access/roles.js';
+import { managesAccess, roleOn } from '../../access/roles.js';
+import { Administration } from './administration.js';
 import { api, ApiError, type Me } from './api.js';
-import { SignIn } from './sign-in.js';
+import { LiveEvents, useLiveConnected } from './live.js';
+import { LocksPage } from './locks-page.js';
 import { Overview } from './overview.js';
+import { SignIn } from './sign-in.js';
 import { StatePage } from './state-page.js';
 import { Time } from './time.js';
 
-/** Where the hash points: `#/` the overview, `#/states/NAME` a state. */
-type Route = { readonly page: 'overview' } | { readonly page: 'state'; readonly name: string };
+/** Where the hash points: `#/` the overview, `#/states/NAME` a state, `#/locks`, `#/admin`. */
+type Route = { readonly page: 'overview' | 'locks' | 'admin' } | { readonly page: 'state'; readonly name: string };
 
 const routeOf = (hash: string): Route => {
+  if (hash === '#/locks') return { page: 'locks' };
+  if (hash === '#/admin') return { page: 'admin' };
   const match = /^#\/states\/(.+)$/.exec(hash);
   return match?.[1] === undefined ? { page: 'overview' } : { page: 'state', name: decodeURIComponent(match[1]) };
 };
@@ -23,6 +28,22 @@ const useRoute = (): Route => {
     return () => removeEventListener('hashchange', changed);
   }, []);
   return route;
+};
+
+const LiveIndicator = () =>
+  useLiveConnected() ? <span class="live on" title="following the ledger's event stream">live</span> : <span class="live" title="reconnecting to the event stream">offline</span>;
+
+const Page = ({ route, me }: { readonly route: Route; readonly me: Me }) => {
+  switch (route.page) {
+    case 'overview':
+      return <Overview />;
+    case 'locks':
+      return <LocksPage grants={me.grants} />;
+    case 'admin':
+      return managesAccess(me.grants) ? <Administration /> : <p role="alert" class="error">Managing access needs the admin role on every state (a grant of admin on *).</p>;
+    case 'state':
+      return <StatePage name={route.name} role={roleOn(me.grants, route.name)} />;
+  }
 };
 
 const App = () => {
@@ -41,24 +62,30 @@ const App = () => {
     await api('/ui/session', { method: 'DELETE' }).catch(() => undefined);
     setMe(null);
   };
+  const current = (page: Route['page']) => (route.page === page ? 'page' : undefined);
   return (
-    <>
+    <LiveEvents>
       <header class="top">
         <a class="brand" href="#/">state-ledger</a>
         <nav aria-label="main">
-          <a href="#/" aria-current={route.page === 'overview' ? 'page' : undefined}>States</a>
+          <a href="#/" aria-current={current('overview')}>States</a>
+          <a href="#/locks" aria-current={current('locks')}>Locks</a>
+          {managesAccess(me.grants) && <a href="#/admin" aria-current={current('admin')}>Access</a>}
         </nav>
+        <LiveIndicator />
         <span class="who" title="signed in as">{me.actor}</span>
         <button type="button" onClick={signOut}>Sign out</button>
       </header>
       <main>
-        {route.page === 'overview' ? <Overview /> : <StatePage name={route.name} role={roleOn(me.grants, route.name)} />}
+        <Page route={route} me={me} />
       </main>
       <footer>
         Times are shown in your browser's zone (hover for the exact instant). Loaded <Time iso={new Date().toISOString()} />.
       </footer>
-    </>
+    </LiveEvents>
   );
 };
 
-render(<App />, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+root.replaceChildren(); // the page's own "Loading…", which Preact would otherwise keep beside the app
+render(<App />, root);

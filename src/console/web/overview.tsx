@@ -1,14 +1,13 @@
 import { useState } from 'preact/hooks';
+import { Activity } from './activity.js';
 import type { HeldLock, Resource, StateListing } from './api.js';
+import { changesLocks, isStateEvent } from './event-kinds.js';
 import { age, bytes } from './format.js';
+import { useLiveRefresh } from './live.js';
 import { Time } from './time.js';
-import { useApi, type Loaded } from './use-api.js';
-
-const stateHref = (name: string) => `#/states/${encodeURIComponent(name)}`;
-
-/** Shown in place of a section while it loads or when it failed. */
-export const Pending = ({ loaded }: { readonly loaded: Loaded<unknown> }) =>
-  loaded.kind === 'loading' ? <p class="loading">Loading…</p> : loaded.kind === 'failed' ? <p role="alert" class="error">{loaded.message}</p> : null;
+import { Pending } from './pending.js';
+import { stateHref } from './routes.js';
+import { useApi } from './use-api.js';
 
 /** Each state under the folders of its name: `team-a/prod/network` sits in team-a/ and prod/. */
 const StatesTable = ({ states, locks }: { readonly states: readonly StateListing[]; readonly locks: ReadonlyMap<string, HeldLock> }) => {
@@ -35,7 +34,10 @@ const StatesTable = ({ states, locks }: { readonly states: readonly StateListing
         </td>
         <td class="number">{state.version ?? '–'}</td>
         <td class="number">{bytes(state.size)}</td>
-        <td><Time iso={state.updated_at} /></td>
+        <td>
+          <Time iso={state.updated_at} />
+          {state.updated_by !== null && <span class="muted"> by {state.who ?? state.updated_by}</span>}
+        </td>
         <td>
           {state.lock === null ? (
             <span class="muted">unlocked</span>
@@ -51,7 +53,7 @@ const StatesTable = ({ states, locks }: { readonly states: readonly StateListing
     );
   }
   return (
-    <table>
+    <table class="states">
       <thead>
         <tr><th scope="col">State</th><th scope="col" class="number">Version</th><th scope="col" class="number">Size</th><th scope="col">Last change</th><th scope="col">Lock</th></tr>
       </thead>
@@ -88,7 +90,7 @@ const ResourceSearch = () => {
       </form>
       {query !== null && (found.kind === 'ok' ? (
         found.value.resources.length === 0 ? <p class="muted">No resource matches.</p> : (
-          <table>
+          <table aria-label="resources found">
             <thead><tr><th scope="col">State</th><th scope="col">Address</th><th scope="col">ID</th></tr></thead>
             <tbody>
               {found.value.resources.map((r) => (
@@ -103,16 +105,18 @@ const ResourceSearch = () => {
 };
 
 export const Overview = () => {
-  const states = useApi<{ states: StateListing[] }>('/states');
-  const locks = useApi<{ locks: HeldLock[] }>('/locks');
+  const states = useApi<{ states: StateListing[] }>('/states', useLiveRefresh(isStateEvent));
+  const locks = useApi<{ locks: HeldLock[] }>('/locks', useLiveRefresh(changesLocks));
   const held = new Map((locks.kind === 'ok' ? locks.value.locks : []).map((lock) => [lock.state, lock]));
   return (
     <>
       <h1>States</h1>
-      {states.kind === 'ok' ? (
+      {/* Shown once the locks are known too, so that their ages do not arrive after the rows. */}
+      {states.kind === 'ok' && locks.kind !== 'loading' ? (
         states.value.states.length === 0 ? <p class="muted">No state yet: point a Terraform <code>backend "http"</code> at this server and run <code>terraform init</code>.</p> : <StatesTable states={states.value.states} locks={held} />
-      ) : <Pending loaded={states} />}
+      ) : <Pending loaded={states.kind === 'ok' ? locks : states} />}
       <ResourceSearch />
+      <Activity />
     </>
   );
 };

@@ -1,10 +1,17 @@
 import { useState } from 'preact/hooks';
-import type { Role } from '../../access/roles.js';
-import { statePath, type LockInfo, type Resource, type Run, type Version } from './api.js';
-import { bytes } from './format.js';
-import { Pending } from './overview.js';
+import { atLeast, type Role } from '../../access/roles.js';
+import { statePath, type Resource, type Run } from './api.js';
+import { AuditTrail } from './audit-trail.js';
+import { CompareSection } from './compare-section.js';
+import { DownloadLink } from './download-link.js';
+import { changesBody } from './event-kinds.js';
+import { useLiveRefresh } from './live.js';
+import { LockPanel } from './lock-panel.js';
+import { Pending } from './pending.js';
+import { StateAtTime } from './state-at-time.js';
 import { Time } from './time.js';
 import { useApi } from './use-api.js';
+import { PAGE, VersionsSection, type VersionsPage } from './versions-section.js';
 
 interface Outputs {
   readonly version: number;
@@ -12,8 +19,8 @@ interface Outputs {
 }
 
 /** Sensitive values are never shown, whoever may read them. */
-const OutputsSection = ({ name }: { readonly name: string }) => {
-  const outputs = useApi<Outputs>(`${statePath(name)}/outputs`);
+const OutputsSection = ({ name, refresh }: { readonly name: string; readonly refresh: number }) => {
+  const outputs = useApi<Outputs>(`${statePath(name)}/outputs`, refresh);
   return (
     <section aria-labelledby="outputs-title">
       <h2 id="outputs-title">Outputs</h2>
@@ -34,23 +41,9 @@ const OutputsSection = ({ name }: { readonly name: string }) => {
   );
 };
 
-const LockPanel = ({ name }: { readonly name: string }) => {
-  const lock = useApi<LockInfo>(`${statePath(name)}/lock`);
-  if (lock.kind === 'failed' && lock.status === 404) return <p class="muted" aria-label="lock">Unlocked.</p>;
-  if (lock.kind !== 'ok') return <Pending loaded={lock} />;
-  const held = lock.value;
-  return (
-    <p class={held.expired === true ? 'locked stale' : 'locked'} aria-label="lock">
-      Locked by {held.Who ?? 'someone'} ({held.Operation ?? 'no operation'}) since <Time iso={held.acquired_at ?? null} />
-      {held.lease_until != null && <> · lease until <Time iso={held.lease_until} /></>}
-      {held.expired === true && ' · lease expired'}
-    </p>
-  );
-};
-
-const ResourcesSection = ({ name }: { readonly name: string }) => {
+const ResourcesSection = ({ name, refresh }: { readonly name: string; readonly refresh: number }) => {
   const [after, setAfter] = useState<string | null>(null);
-  const page = useApi<{ resources: Resource[]; next: string | null }>(`/resources?${new URLSearchParams({ state: name, limit: '100', ...(after === null ? {} : { after }) }).toString()}`);
+  const page = useApi<{ resources: Resource[]; next: string | null }>(`/resources?${new URLSearchParams({ state: name, limit: '100', ...(after === null ? {} : { after }) }).toString()}`, refresh);
   return (
     <section aria-labelledby="resources-title">
       <h2 id="resources-title">Resources</h2>
@@ -74,79 +67,91 @@ const ResourcesSection = ({ name }: { readonly name: string }) => {
   );
 };
 
-const RunsSection = ({ name }: { readonly name: string }) => {
-  const runs = useApi<{ runs: Run[] }>(`${statePath(name)}/runs?limit=20`);
+const RunVersions = ({ name, run }: { readonly name: string; readonly run: Run }) => {
+  const versions = useApi<VersionsPage>(`${statePath(name)}/versions?before=${run.last_version + 1}&limit=${Math.min(run.versions, 100)}`);
+  if (versions.kind !== 'ok') return <Pending loaded={versions} />;
+  return (
+    <ul>
+      {versions.value.versions.map((v) => (
+        <li key={v.version}>
+          version {v.version} (serial {v.serial}) at <Time iso={v.created_at} />{' '}
+          <DownloadLink name={name} version={v.version}>download</DownloadLink>
+        </li>
+      ))}
+    </ul>
+  );
+};
+
+/** A run of the timeline; its versions are asked for only when it is opened. */
+const RunEntry = ({ name, run }: { readonly name: string; readonly run: Run }) => {
+  const [open, setOpen] = useState(false);
+  return (
+    <li>
+      <details onToggle={(event) => setOpen((event.currentTarget as HTMLDetailsElement).open)}>
+        <summary>
+          <strong>{run.first_version === run.last_version ? `Version ${run.first_version}` : `Versions ${run.first_version}–${run.last_version}`}</strong>{' '}
+          {run.operation ?? 'push'} by {run.who ?? run.started_by}, <Time iso={run.started_at} />
+          {' · '}
+          {run.ended === null ? <span class="locked">in progress</span> : run.ended}
+          {' · '}
+          {run.resources === null ? <span class="muted" title={run.resources_unknown ?? ''}>changes unknown</span> : (
+            <span>
+              <span class="added">+{run.resources.added}</span> <span class="changed">~{run.resources.changed}</span> <span class="removed">−{run.resources.removed}</span>
+            </span>
+          )}
+        </summary>
+        {open && <RunVersions name={name} run={run} />}
+      </details>
+    </li>
+  );
+};
+
+const RunsSection = ({ name, refresh }: { readonly name: string; readonly refresh: number }) => {
+  const runs = useApi<{ runs: Run[] }>(`${statePath(name)}/runs?limit=20`, refresh);
   return (
     <section aria-labelledby="runs-title">
       <h2 id="runs-title">Runs</h2>
       {runs.kind !== 'ok' ? <Pending loaded={runs} /> : runs.value.runs.length === 0 ? <p class="muted">No runs yet.</p> : (
         <ol class="timeline">
-          {runs.value.runs.map((run) => (
-            <li key={run.first_version}>
-              <strong>{run.first_version === run.last_version ? `Version ${run.first_version}` : `Versions ${run.first_version}–${run.last_version}`}</strong>{' '}
-              {run.operation ?? 'push'} by {run.who ?? run.started_by}, <Time iso={run.started_at} />
-              {' · '}
-              {run.ended === null ? <span class="locked">in progress</span> : run.ended}
-              {' · '}
-              {run.resources === null ? <span class="muted" title={run.resources_unknown ?? ''}>changes unknown</span> : (
-                <span>
-                  <span class="added">+{run.resources.added}</span> <span class="changed">~{run.resources.changed}</span> <span class="removed">−{run.resources.removed}</span>
-                </span>
-              )}
-            </li>
-          ))}
+          {runs.value.runs.map((run) => <RunEntry key={run.first_version} name={name} run={run} />)}
         </ol>
       )}
     </section>
   );
 };
 
-const VersionsSection = ({ name }: { readonly name: string }) => {
-  const versions = useApi<{ versions: Version[] }>(`${statePath(name)}/versions?limit=20`);
+/** A state: what the user's role lets them see and do, kept current by the live event stream. */
+export const StatePage = ({ name, role }: { readonly name: string; readonly role: Role | undefined }) => {
+  const [changed, setChanged] = useState(0);
+  const bump = () => setChanged((n) => n + 1);
+  const mine = (event: { readonly state: string }) => event.state === name;
+  const everything = useLiveRefresh(mine) + changed;
+  const bodies = useLiveRefresh((event) => mine(event) && changesBody(event)) + changed;
+  const admin = atLeast(role, 'admin');
+  const newest = useApi<VersionsPage>(role === undefined || role === 'outputs' ? null : `${statePath(name)}/versions?limit=${PAGE}`, bodies);
+  const current = newest.kind === 'ok' ? newest.value.versions[0]?.version : undefined;
   return (
-    <section aria-labelledby="versions-title">
-      <h2 id="versions-title">Versions</h2>
-      {versions.kind !== 'ok' ? <Pending loaded={versions} /> : (
-        <table>
-          <thead><tr><th scope="col" class="number">Version</th><th scope="col" class="number">Serial</th><th scope="col" class="number">Size</th><th scope="col" class="number">Instances</th><th scope="col">Created</th><th scope="col">By</th><th scope="col"><span class="visually-hidden">Download</span></th></tr></thead>
-          <tbody>
-            {versions.value.versions.map((v) => (
-              <tr key={v.version}>
-                <td class="number">{v.version}</td>
-                <td class="number">{v.serial}</td>
-                <td class="number">{bytes(v.size)}</td>
-                <td class="number">{v.instances ?? '–'}</td>
-                <td><Time iso={v.created_at} /></td>
-                <td>{v.who ?? v.created_by}</td>
-                <td>{v.pruned === null ? <a href={`${statePath(name)}/versions/${v.version}`} download={`${name.replace(/\//g, '_')}-v${v.version}.tfstate`}>Download</a> : <span class="muted">pruned</span>}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+    <>
+      <p class="crumbs"><a href="#/">States</a> / {name}</p>
+      <h1>{name}</h1>
+      {role === undefined ? (
+        <p role="alert" class="error">You have no role on this state.</p>
+      ) : (
+        <>
+          {role !== 'outputs' && <LockPanel name={name} admin={admin} refresh={everything} onChanged={bump} />}
+          <OutputsSection name={name} refresh={bodies} />
+          {role !== 'outputs' && (
+            <>
+              <RunsSection name={name} refresh={everything} />
+              <VersionsSection name={name} newest={newest} admin={admin} onChanged={bump} />
+              {current !== undefined && <CompareSection name={name} current={current} />}
+              <StateAtTime name={name} />
+              <ResourcesSection name={name} refresh={bodies} />
+              <AuditTrail name={name} refresh={everything} />
+            </>
+          )}
+        </>
       )}
-    </section>
+    </>
   );
 };
-
-/** A state: what the user's role lets them see (an `outputs`-only user sees only the outputs). */
-export const StatePage = ({ name, role }: { readonly name: string; readonly role: Role | undefined }) => (
-  <>
-    <p class="crumbs"><a href="#/">States</a> / {name}</p>
-    <h1>{name}</h1>
-    {role === undefined ? (
-      <p role="alert" class="error">You have no role on this state.</p>
-    ) : (
-      <>
-        {role !== 'outputs' && <LockPanel name={name} />}
-        <OutputsSection name={name} />
-        {role !== 'outputs' && (
-          <>
-            <RunsSection name={name} />
-            <ResourcesSection name={name} />
-            <VersionsSection name={name} />
-          </>
-        )}
-      </>
-    )}
-  </>
-);

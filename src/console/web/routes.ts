@@ -1,0 +1,2 @@
+/** The console's addresses: a state's page. */
+export const stateHref = (name: string): string => `#/states/${encodeURIComponent(name)}`;
