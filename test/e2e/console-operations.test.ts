@@ -158,6 +158,27 @@ t.test('operations in the web console', async (t) => {
     await screenshot(page, 'locks');
   });
 
+  t.test('nothing chosen on one state carries over to another; a malformed address opens the overview', async (t) => {
+    for (const name of ['carry/one', 'carry/two']) {
+      const client = defaultClient(server.baseUrl, name);
+      t.equal((await client.put(richState(1))).status, 200);
+      t.equal((await client.put(richState(2))).status, 200);
+    }
+    const page = await adminPage();
+    await page.goto(`${server.baseUrl}${statePage('carry/one')}`);
+    await page.getByRole('button', { name: 'Roll back to version 1' }).click();
+    await page.getByRole('form', { name: 'rollback' }).waitFor();
+    await page.evaluate((hash) => void (location.hash = hash), `#/states/${encodeURIComponent('carry/two')}`);
+    await page.getByRole('heading', { name: 'carry/two' }).waitFor();
+    await page.getByRole('table', { name: 'versions' }).waitFor();
+    t.equal(await page.getByRole('form', { name: 'rollback' }).count(), 0, "the other state's rollback form is gone");
+    for (const hash of ['#/states/%E0%A4', `#/states/${encodeURIComponent('carry/../one')}`]) {
+      await page.evaluate((to) => void (location.hash = to), hash);
+      await page.getByRole('heading', { name: 'States', level: 1 }).waitFor();
+    }
+    t.pass('a malformed name and one with a .. segment open the overview');
+  });
+
   t.test('the state as it was at a chosen time', async (t) => {
     const past = defaultClient(server.baseUrl, 'past/app');
     t.equal((await past.put(richState(1))).status, 200);

@@ -20,9 +20,10 @@ export const CompareSection = ({ name, current }: { readonly name: string; reado
   return (
     <section aria-labelledby="compare-title">
       <h2 id="compare-title">Compare versions</h2>
-      <form class="inline" onSubmit={compare}>
-        <label>From version <input name="from" type="number" min={1} max={current} required value={chosen.from} /></label>
-        <label>to version <input name="to" type="number" min={1} max={current} required value={chosen.to} /></label>
+      {/* Uncontrolled, so that live updates never reset what is being typed; a new current version offers new defaults. */}
+      <form class="inline" onSubmit={compare} key={current}>
+        <label>From version <input name="from" type="number" min={1} max={current} required defaultValue={String(chosen.from)} /></label>
+        <label>to version <input name="to" type="number" min={1} max={current} required defaultValue={String(chosen.to)} /></label>
         <button type="submit">Compare</button>
       </form>
       {pair === null ? null : diff.kind === 'ok' ? <DiffView diff={diff.value} left={`version ${chosen.from}`} right={`version ${chosen.to}`} /> : <Pending loaded={diff} />}

@@ -5,8 +5,6 @@ import type { LedgerEvent } from './api.js';
 const LOCK_EVENTS = new Set(['StateLocked', 'StateUnlocked', 'LockForceReleased', 'LockExpired']);
 const BODY_EVENTS = new Set(['StatePushed', 'StateRolledBack', 'StateDeleted', 'VersionPruned']);
 
-export const changesLocks = (event: LedgerEvent): boolean => LOCK_EVENTS.has(event.type);
-
 export const changesBody = (event: LedgerEvent): boolean => BODY_EVENTS.has(event.type);
 
 /** Any event of a state (not of the `$access` stream). */

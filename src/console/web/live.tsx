@@ -1,6 +1,6 @@
 import { createContext, type ComponentChildren } from 'preact';
 import { useCallback, useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { LedgerEvent } from './api.js';
+import { api, ApiError, type LedgerEvent } from './api.js';
 
 type Listener = (event: LedgerEvent) => void;
 
@@ -11,22 +11,48 @@ interface Live {
 
 const LiveContext = createContext<Live>({ subscribe: () => () => undefined, connected: false });
 
+/** How long to wait before opening the stream again after the server refused a reconnection. */
+const REOPEN_MS = 5000;
+
 /**
  * One server-sent event stream (GET /events/stream) for the whole console, shared by every
- * component that follows it. EventSource reconnects by itself and resumes after the last id.
+ * component that follows it. EventSource reconnects by itself after a dropped connection and
+ * resumes after the last id; when the server refuses a reconnection (an ended session, a proxy's
+ * 502) it gives up for good, so the stream is opened again here, after the last id received,
+ * unless the session has ended (then `onSessionEnded`, back to the sign-in).
  */
-export const LiveEvents = ({ children }: { readonly children: ComponentChildren }) => {
+export const LiveEvents = ({ children, onSessionEnded }: { readonly children: ComponentChildren; readonly onSessionEnded: () => void }) => {
   const listeners = useRef(new Set<Listener>());
   const [connected, setConnected] = useState(false);
+  const ended = useRef(onSessionEnded);
+  ended.current = onSessionEnded;
   useEffect(() => {
-    const source = new EventSource('/events/stream');
-    source.onopen = () => setConnected(true);
-    source.onerror = () => setConnected(false);
-    source.onmessage = (message: MessageEvent<string>) => {
-      const event = JSON.parse(message.data) as LedgerEvent;
-      for (const listener of listeners.current) listener(event);
+    let source: EventSource | undefined;
+    let lastId: string | undefined;
+    let reopen: ReturnType<typeof setTimeout> | undefined;
+    const open = () => {
+      source = new EventSource(lastId === undefined ? '/events/stream' : `/events/stream?after=${encodeURIComponent(lastId)}`);
+      source.onopen = () => setConnected(true);
+      source.onerror = () => {
+        setConnected(false);
+        if (source?.readyState !== EventSource.CLOSED) return;
+        reopen = setTimeout(() => {
+          api('/ui/session')
+            .then(open)
+            .catch((error: unknown) => (error instanceof ApiError && error.status === 401 ? ended.current() : open()));
+        }, REOPEN_MS);
+      };
+      source.onmessage = (message: MessageEvent<string>) => {
+        lastId = message.lastEventId;
+        const event = JSON.parse(message.data) as LedgerEvent;
+        for (const listener of listeners.current) listener(event);
+      };
     };
-    return () => source.close();
+    open();
+    return () => {
+      if (reopen !== undefined) clearTimeout(reopen);
+      source?.close();
+    };
   }, []);
   const subscribe = useCallback((listener: Listener) => {
     listeners.current.add(listener);

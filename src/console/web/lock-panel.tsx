@@ -17,7 +17,8 @@ export const LockPanel = ({ name, admin, refresh, onChanged }: { readonly name: 
         {held.lease_until !== null && <> · lease until <Time iso={held.lease_until} /></>}
         {held.expired && ' · lease expired'}
       </p>
-      {admin && <ForceUnlock state={name} lock={held} onReleased={onChanged} />}
+      {/* Keyed by the lock: a form opened for one lock never releases another that took its place. */}
+      {admin && <ForceUnlock key={held.ID} state={name} lock={held} onReleased={onChanged} />}
     </div>
   );
 };

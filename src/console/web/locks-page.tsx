@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { atLeast, roleOn } from '../../access/roles.js';
 import type { Grant, HeldLock } from './api.js';
-import { changesLocks } from './event-kinds.js';
+import { isStateEvent } from './event-kinds.js';
 import { ForceUnlock } from './force-unlock.js';
 import { age } from './format.js';
 import { useLiveRefresh } from './live.js';
@@ -13,7 +13,7 @@ import { useApi } from './use-api.js';
 /** Every lock held on a state the user may read, oldest first; administrators may release one. */
 export const LocksPage = ({ grants }: { readonly grants: readonly Grant[] }) => {
   const [released, setReleased] = useState(0);
-  const locks = useApi<{ locks: HeldLock[] }>('/locks', useLiveRefresh(changesLocks) + released);
+  const locks = useApi<{ locks: HeldLock[] }>('/locks', useLiveRefresh(isStateEvent) + released);
   return (
     <>
       <h1>Locks</h1>

@@ -1,6 +1,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { managesAccess, roleOn } from '../../access/roles.js';
+import { isStateName } from '../../events/state-name.js';
 import { Administration } from './administration.js';
 import { api, ApiError, type Me } from './api.js';
 import { LiveEvents, useLiveConnected } from './live.js';
@@ -13,11 +14,21 @@ import { Time } from './time.js';
 /** Where the hash points: `#/` the overview, `#/states/NAME` a state, `#/locks`, `#/admin`. */
 type Route = { readonly page: 'overview' | 'locks' | 'admin' } | { readonly page: 'state'; readonly name: string };
 
+const decoded = (text: string): string | undefined => {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined; // malformed percent-encoding
+  }
+};
+
 const routeOf = (hash: string): Route => {
   if (hash === '#/locks') return { page: 'locks' };
   if (hash === '#/admin') return { page: 'admin' };
   const match = /^#\/states\/(.+)$/.exec(hash);
-  return match?.[1] === undefined ? { page: 'overview' } : { page: 'state', name: decodeURIComponent(match[1]) };
+  const name = match?.[1] === undefined ? undefined : decoded(match[1]);
+  // Only a real state name: `..` segments would let the page show one state's role and ask for another's.
+  return name !== undefined && isStateName(name) ? { page: 'state', name } : { page: 'overview' };
 };
 
 const useRoute = (): Route => {
@@ -42,7 +53,8 @@ const Page = ({ route, me }: { readonly route: Route; readonly me: Me }) => {
     case 'admin':
       return managesAccess(me.grants) ? <Administration /> : <p role="alert" class="error">Managing access needs the admin role on every state (a grant of admin on *).</p>;
     case 'state':
-      return <StatePage name={route.name} role={roleOn(me.grants, route.name)} />;
+      // Keyed by name: nothing chosen on one state's page (a rollback target, a page cursor) carries over to another.
+      return <StatePage key={route.name} name={route.name} role={roleOn(me.grants, route.name)} />;
   }
 };
 
@@ -64,7 +76,7 @@ const App = () => {
   };
   const current = (page: Route['page']) => (route.page === page ? 'page' : undefined);
   return (
-    <LiveEvents>
+    <LiveEvents onSessionEnded={() => setMe(null)}>
       <header class="top">
         <a class="brand" href="#/">state-ledger</a>
         <nav aria-label="main">

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { Activity } from './activity.js';
 import type { HeldLock, Resource, StateListing } from './api.js';
-import { changesLocks, isStateEvent } from './event-kinds.js';
+import { isStateEvent } from './event-kinds.js';
 import { age, bytes } from './format.js';
 import { useLiveRefresh } from './live.js';
 import { Time } from './time.js';
@@ -13,7 +13,9 @@ import { useApi } from './use-api.js';
 const StatesTable = ({ states, locks }: { readonly states: readonly StateListing[]; readonly locks: ReadonlyMap<string, HeldLock> }) => {
   let folders: string[] = [];
   const rows = [];
-  for (const state of states) {
+  // In code-unit order, whatever the database's collation: each folder's states then come together.
+  const sorted = [...states].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const state of sorted) {
     const segments = state.name.split('/');
     const parents = segments.slice(0, -1);
     const shared = parents.findIndex((segment, i) => folders[i] !== segment);
@@ -106,7 +108,8 @@ const ResourceSearch = () => {
 
 export const Overview = () => {
   const states = useApi<{ states: StateListing[] }>('/states', useLiveRefresh(isStateEvent));
-  const locks = useApi<{ locks: HeldLock[] }>('/locks', useLiveRefresh(changesLocks));
+  // A push by the holder renews its lease: locks change with more than lock events.
+  const locks = useApi<{ locks: HeldLock[] }>('/locks', useLiveRefresh(isStateEvent));
   const held = new Map((locks.kind === 'ok' ? locks.value.locks : []).map((lock) => [lock.state, lock]));
   return (
     <>

@@ -72,7 +72,8 @@ export const Rollback = ({ name, target, current, onDone, onCancel }: {
       </label>
       {problem !== undefined && <p role="alert" class="error">{problem}</p>}
       <div class="actions">
-        <button type="submit" class="danger" disabled={busy}>Roll back to version {target.version}</button>
+        {/* Not before the preview of what it changes now (a live push may have changed it) has arrived. */}
+        <button type="submit" class="danger" disabled={busy || (preview.kind === 'loading' && !target.encrypted && !current.encrypted)}>Roll back to version {target.version}</button>
         <button type="button" onClick={onCancel}>Cancel</button>
       </div>
     </form>

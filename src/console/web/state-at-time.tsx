@@ -35,7 +35,8 @@ const lookBack = async (name: string, at: string): Promise<Past> => {
   ]);
   const version = versions.versions[0];
   if (exists.status === 404 || version === undefined) return { kind: 'absent', at };
-  if (!exists.ok) throw new ApiError(exists.status, 'error', `the server answered ${exists.status}`);
+  // 410: its body was pruned by retention; the version is still shown.
+  if (!exists.ok && exists.status !== 410) throw new ApiError(exists.status, 'error', `the server answered ${exists.status}`);
   const readable = !version.encrypted && version.size <= SHOWN_BYTES && version.pruned === null;
   const document = readable ? await api<Document>(`${statePath(name)}?${query}`) : null;
   return { kind: 'present', at, version, lock, document };
@@ -79,7 +80,7 @@ const PastState = ({ name, past }: { readonly name: string; readonly past: Extra
         At <Time iso={past.at} /> the state was <strong>version {version.version}</strong> (serial {version.serial}, {bytes(version.size)}), written by{' '}
         {version.who ?? version.created_by} at <Time iso={version.created_at} />.{' '}
         {lock === null ? 'It was not locked.' : <>It was locked by {lock.Who ?? lock.acquired_by} ({lock.Operation ?? 'no operation'}) since <Time iso={lock.acquired_at} />.</>}{' '}
-        <DownloadLink name={name} version={version.version}>Download it</DownloadLink>
+        {version.pruned === null && <DownloadLink name={name} version={version.version}>Download it</DownloadLink>}
       </p>
       {document === null ? (
         <p class="muted">{version.pruned !== null ? 'Its body was removed by retention.' : version.encrypted ? 'It is encrypted: download it to read it.' : `It is too large to show here (${bytes(version.size)}): download it.`}</p>

@@ -47,7 +47,12 @@ const ResourcesSection = ({ name, refresh }: { readonly name: string; readonly r
   return (
     <section aria-labelledby="resources-title">
       <h2 id="resources-title">Resources</h2>
-      {page.kind !== 'ok' ? <Pending loaded={page} /> : page.value.resources.length === 0 ? <p class="muted">No resources indexed (yet).</p> : (
+      {page.kind !== 'ok' ? <Pending loaded={page} /> : page.value.resources.length === 0 ? (
+        <p class="muted">
+          {after === null ? 'No resources indexed (yet).' : 'No more resources.'}{' '}
+          {after !== null && <button type="button" onClick={() => setAfter(null)}>First page</button>}
+        </p>
+      ) : (
         <>
           <table>
             <thead><tr><th scope="col">Address</th><th scope="col">Type</th><th scope="col">Module</th><th scope="col">ID</th></tr></thead>
@@ -75,7 +80,7 @@ const RunVersions = ({ name, run }: { readonly name: string; readonly run: Run }
       {versions.value.versions.map((v) => (
         <li key={v.version}>
           version {v.version} (serial {v.serial}) at <Time iso={v.created_at} />{' '}
-          <DownloadLink name={name} version={v.version}>download</DownloadLink>
+          {v.pruned === null ? <DownloadLink name={name} version={v.version}>download</DownloadLink> : <span class="muted">pruned</span>}
         </li>
       ))}
     </ul>
