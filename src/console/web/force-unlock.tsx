@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { send, statePath, type LockInfo } from './api.js';
 import { Time } from './time.js';
 
@@ -10,7 +10,16 @@ export const ForceUnlock = ({ state, lock, onReleased }: { readonly state: strin
   const [open, setOpen] = useState(false);
   const [problem, setProblem] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
-  if (!open) return <button type="button" class="danger" onClick={() => setOpen(true)}>Force-unlock…</button>;
+  // Keyboard users land in the reason when the form opens, and back on its button when it closes.
+  const trigger = useRef<HTMLButtonElement>(null);
+  const reasonField = useRef<HTMLTextAreaElement>(null);
+  const wasOpen = useRef(false);
+  useEffect(() => {
+    if (open) reasonField.current?.focus();
+    else if (wasOpen.current) trigger.current?.focus();
+    wasOpen.current = open;
+  }, [open]);
+  if (!open) return <button type="button" class="danger" ref={trigger} onClick={() => setOpen(true)}>Force-unlock…</button>;
   const release = async (event: SubmitEvent) => {
     event.preventDefault();
     const reason = String(new FormData(event.currentTarget as HTMLFormElement).get('reason')).trim();
@@ -35,7 +44,7 @@ export const ForceUnlock = ({ state, lock, onReleased }: { readonly state: strin
       </p>
       <label>
         Reason (kept in the audit trail)
-        <textarea name="reason" required minLength={1} maxLength={1000} rows={2} placeholder="CI runner 7 crashed during apply; checked with its owner" />
+        <textarea ref={reasonField} name="reason" required minLength={1} maxLength={1000} rows={2} placeholder="CI runner 7 crashed during apply; checked with its owner" />
       </label>
       {problem !== undefined && <p role="alert" class="error">{problem}</p>}
       <div class="actions">

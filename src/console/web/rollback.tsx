@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { send, statePath, type StateDiff, type Version } from './api.js';
 import { DiffView } from './diff-view.js';
 import { Pending } from './pending.js';
@@ -27,6 +27,9 @@ export const Rollback = ({ name, target, current, onDone, onCancel }: {
   const [problem, setProblem] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const otherLineage = target.lineage !== current.lineage;
+  // Keyboard and screen-reader users are taken to the form, which opens below the whole table.
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
   const confirm = async (event: SubmitEvent) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget as HTMLFormElement);
@@ -43,7 +46,7 @@ export const Rollback = ({ name, target, current, onDone, onCancel }: {
   };
   return (
     <form class="dangerous" onSubmit={confirm} aria-label="rollback">
-      <h3>Roll back to version {target.version}</h3>
+      <h3 ref={heading} tabIndex={-1}>Roll back to version {target.version}</h3>
       <p>
         Version {target.version} (serial {target.serial}) was written by {target.who ?? target.created_by} at <Time iso={target.created_at} />. Rolling
         back writes version {current.version + 1} with its content; every version stays in the history. Terraform sees a higher serial, never a lower one.

@@ -66,7 +66,11 @@ export const VersionsSection = ({ name, newest, admin, onChanged }: { readonly n
           name={name}
           target={target}
           current={current}
-          onCancel={() => setTarget(null)}
+          onCancel={() => {
+            setTarget(null);
+            // Back to the button that opened it.
+            requestAnimationFrame(() => document.querySelector<HTMLButtonElement>(`[aria-label="Roll back to version ${target.version}"]`)?.focus());
+          }}
           onDone={(result) => {
             setTarget(null);
             setBefore(null);
