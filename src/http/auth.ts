@@ -127,8 +127,9 @@ export const authentication = ({ authenticator, logger, failuresPerMinute, certi
   return async (req, res, next) => {
     const address = req.ip ?? req.socket?.remoteAddress ?? 'unknown';
     const credentials = credentialsOf(req, certificateName);
-    // The console's own requests never ask the browser for Basic credentials (it would show its own dialog).
-    const challenge = credentials?.kind !== 'session' && !req.path.startsWith('/ui/');
+    // A script's request (the console's fetches and event stream: Sec-Fetch-Dest empty) never asks the
+    // browser for Basic credentials: it would show its own dialog, and the request wait on it.
+    const challenge = credentials?.kind !== 'session' && !req.path.startsWith('/ui/') && req.get('sec-fetch-dest') !== 'empty';
     if (credentials?.kind === 'none') {
       // No credentials is no failed sign-in: nothing to count.
       res.setHeader('Connection', 'close');

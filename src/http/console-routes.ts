@@ -13,6 +13,9 @@ import { badRequest, sendError } from './errors.js';
 /** The console's built files (scripts/build-console.mjs), from src/http or dist/http alike. */
 const ASSETS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'console');
 
+/** The bundles scripts/build-console.mjs names by their content's hash: a name never serves other bytes. */
+const HASHED_ASSET = /-[A-Z0-9]{8}\.(?:js|css|js\.map)$/;
+
 /** Only what the console's own files need: no inline script or style, no other origin. */
 const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -35,9 +38,10 @@ export const consoleAssets = (): express.Router => {
       index: 'index.html',
       fallthrough: true,
       redirect: false,
-      setHeaders: (res) => {
+      setHeaders: (res, file) => {
         res.setHeader('Content-Security-Policy', CONSOLE_CSP);
-        res.setHeader('Cache-Control', 'no-cache');
+        // The page is asked for every time (it names the current bundles); the bundles never change.
+        res.setHeader('Cache-Control', HASHED_ASSET.test(file) ? 'public, max-age=31536000, immutable' : 'no-cache');
       },
     }),
   );

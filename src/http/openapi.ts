@@ -369,7 +369,7 @@ const paths: Json = {
         description:
           'The session (12 hours) is kept in PostgreSQL, so every server process honours it; its cookie `state_ledger_session` is HttpOnly, SameSite=Strict, ' +
           'and Secure under TLS. Any route then takes the cookie in place of an Authorization header, with the grants the user or token has at that moment. ' +
-          "The console's own requests are never answered with `WWW-Authenticate` (a browser would show its own dialog).",
+          "The console's own requests, and any request a browser's script sends (`Sec-Fetch-Dest: empty`), are never answered with `WWW-Authenticate` (a browser would show its own dialog, and hold the request until it is answered).",
         tags: ['console'],
         responses: {
           '200': answer('Signed in.', json(schemaRef('ConsoleSession')), { 'Set-Cookie': { description: 'The session cookie.', schema: { type: 'string' } } }),

@@ -1,3 +1,5 @@
+import { takeEarly } from './early.js';
+
 /** The JSON API, called with the session cookie; errors carry the API's own sentence. */
 
 export class ApiError extends Error {
@@ -10,8 +12,16 @@ export class ApiError extends Error {
   }
 }
 
-export const api = async <T>(path: string, init: RequestInit = {}): Promise<T> => {
-  const reply = await fetch(path, { credentials: 'same-origin', ...init, headers: { accept: 'application/json', ...(init.headers as Record<string, string> | undefined) } });
+const JSON_ANSWER = { accept: 'application/json' };
+
+/** A GET as every page sends it; boot.ts sends a page's first ones early, the same way. */
+export const getJson = (path: string): Promise<Response> => fetch(path, { credentials: 'same-origin', headers: JSON_ANSWER });
+
+/** `path` asked for (GET unless `init` says otherwise), the answer decoded or the API's error thrown. */
+export const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
+  const reply = await (init === undefined
+    ? (takeEarly(path) ?? getJson(path))
+    : fetch(path, { credentials: 'same-origin', ...init, headers: { ...JSON_ANSWER, ...(init.headers as Record<string, string> | undefined) } }));
   if (!reply.ok) {
     const body = (await reply.json().catch(() => ({}))) as { error?: string; message?: string };
     throw new ApiError(reply.status, body.error ?? 'error', body.message ?? `the server answered ${reply.status}`);
@@ -22,9 +32,6 @@ export const api = async <T>(path: string, init: RequestInit = {}): Promise<T> =
 /** A change through the JSON API: a JSON body (or none) and the method; the answer decoded. */
 export const send = <T>(path: string, method: 'POST' | 'PUT' | 'DELETE', body?: unknown): Promise<T> =>
   api<T>(path, body === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-
-/** A path segment of a state name, with its `/`s kept (nested names are paths). */
-export const statePath = (name: string): string => `/states/${name.split('/').map(encodeURIComponent).join('/')}`;
 
 export interface Grant {
   readonly role: 'outputs' | 'read' | 'write' | 'admin';

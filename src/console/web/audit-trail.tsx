@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
-import { statePath, type LedgerEvent } from './api.js';
+import { type LedgerEvent } from './api.js';
+import { auditPath } from './api-paths.js';
 import { Pending } from './pending.js';
 import { Time } from './time.js';
 import { useApi } from './use-api.js';
@@ -21,8 +22,7 @@ const summary = (event: LedgerEvent): string => {
 /** Every event of the state, newest first (GET /states/NAME/events?order=newest), paged. */
 export const AuditTrail = ({ name, refresh }: { readonly name: string; readonly refresh: number }) => {
   const [before, setBefore] = useState<number | null>(null);
-  const query = new URLSearchParams({ order: 'newest', limit: '25', ...(before === null ? {} : { before: String(before) }) });
-  const page = useApi<{ events: LedgerEvent[]; next: number | null }>(`${statePath(name)}/events?${query.toString()}`, before === null ? refresh : 0);
+  const page = useApi<{ events: LedgerEvent[]; next: number | null }>(auditPath(name, before), before === null ? refresh : 0);
   return (
     <section aria-labelledby="audit-title">
       <h2 id="audit-title">Audit trail</h2>

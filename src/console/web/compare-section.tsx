@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
-import { statePath, type StateDiff } from './api.js';
+import { type StateDiff } from './api.js';
+import { statePath } from './api-paths.js';
 import { DiffView } from './diff-view.js';
 import { Pending } from './pending.js';
 import { useApi } from './use-api.js';

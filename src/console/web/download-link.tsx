@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { statePath } from './api.js';
+import { statePath } from './api-paths.js';
 
 /** A version's bytes, saved as NAME-vN.tfstate (the session cookie goes with the request). */
 export const DownloadLink = ({ name, version, children }: { readonly name: string; readonly version: number; readonly children: ComponentChildren }) => (

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { send, statePath, type LockInfo } from './api.js';
+import { send, type LockInfo } from './api.js';
+import { statePath } from './api-paths.js';
 import { Time } from './time.js';
 
 /**

@@ -1,4 +1,5 @@
-import { statePath, type LockInfo } from './api.js';
+import { type LockInfo } from './api.js';
+import { lockPath } from './api-paths.js';
 import { ForceUnlock } from './force-unlock.js';
 import { Pending } from './pending.js';
 import { Time } from './time.js';
@@ -6,7 +7,7 @@ import { useApi } from './use-api.js';
 
 /** Who holds the state's lock and since when; administrators may release it. */
 export const LockPanel = ({ name, admin, refresh, onChanged }: { readonly name: string; readonly admin: boolean; readonly refresh: number; readonly onChanged: () => void }) => {
-  const lock = useApi<LockInfo>(`${statePath(name)}/lock`, refresh);
+  const lock = useApi<LockInfo>(lockPath(name), refresh);
   if (lock.kind === 'failed' && lock.status === 404) return <p class="lock-panel muted" aria-label="lock">Unlocked.</p>;
   if (lock.kind !== 'ok') return <Pending loaded={lock} />;
   const held = lock.value;

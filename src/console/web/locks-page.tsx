@@ -9,11 +9,12 @@ import { Pending } from './pending.js';
 import { stateHref } from './routes.js';
 import { Time } from './time.js';
 import { useApi } from './use-api.js';
+import { LOCKS } from './api-paths.js';
 
 /** Every lock held on a state the user may read, oldest first; administrators may release one. */
 export const LocksPage = ({ grants }: { readonly grants: readonly Grant[] }) => {
   const [released, setReleased] = useState(0);
-  const locks = useApi<{ locks: HeldLock[] }>('/locks', useLiveRefresh(isStateEvent) + released);
+  const locks = useApi<{ locks: HeldLock[] }>(LOCKS, useLiveRefresh(isStateEvent) + released);
   return (
     <>
       <h1>Locks</h1>

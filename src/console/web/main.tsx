@@ -1,40 +1,24 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { managesAccess, roleOn } from '../../access/roles.js';
-import { isStateName } from '../../events/state-name.js';
 import { Administration } from './administration.js';
 import { api, ApiError, type Me } from './api.js';
+import { forgetEarly } from './early.js';
 import { LiveEvents, useLiveConnected } from './live.js';
 import { LocksPage } from './locks-page.js';
 import { Overview } from './overview.js';
 import { SignIn } from './sign-in.js';
+import { routeOf, type Route } from './routes.js';
 import { StatePage } from './state-page.js';
 import { Time } from './time.js';
-
-/** Where the hash points: `#/` the overview, `#/states/NAME` a state, `#/locks`, `#/admin`. */
-type Route = { readonly page: 'overview' | 'locks' | 'admin' } | { readonly page: 'state'; readonly name: string };
-
-const decoded = (text: string): string | undefined => {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return undefined; // malformed percent-encoding
-  }
-};
-
-const routeOf = (hash: string): Route => {
-  if (hash === '#/locks') return { page: 'locks' };
-  if (hash === '#/admin') return { page: 'admin' };
-  const match = /^#\/states\/(.+)$/.exec(hash);
-  const name = match?.[1] === undefined ? undefined : decoded(match[1]);
-  // Only a real state name: `..` segments would let the page show one state's role and ask for another's.
-  return name !== undefined && isStateName(name) ? { page: 'state', name } : { page: 'overview' };
-};
 
 const useRoute = (): Route => {
   const [route, setRoute] = useState(routeOf(location.hash));
   useEffect(() => {
-    const changed = () => setRoute(routeOf(location.hash));
+    const changed = () => {
+      forgetEarly(); // what boot.ts asked for was for the page the tab opened on
+      setRoute(routeOf(location.hash));
+    };
     addEventListener('hashchange', changed);
     return () => removeEventListener('hashchange', changed);
   }, []);
@@ -58,25 +42,26 @@ const Page = ({ route, me }: { readonly route: Route; readonly me: Me }) => {
   }
 };
 
-const App = () => {
-  const [me, setMe] = useState<Me | null | undefined>(undefined);
-  const [problem, setProblem] = useState<string | undefined>(undefined);
+/** Who the tab's session acts for (null: nobody signed in), or why the server could not say. */
+type Start = { readonly me: Me | null } | { readonly problem: string };
+
+const App = ({ start }: { readonly start: Start }) => {
+  const [me, setMe] = useState('me' in start ? start.me : null);
   const route = useRoute();
-  useEffect(() => {
-    api<Me>('/ui/session')
-      .then(setMe)
-      .catch((error: unknown) => (error instanceof ApiError && error.status === 401 ? setMe(null) : setProblem(String((error as Error).message))));
-  }, []);
-  if (problem !== undefined) return <p role="alert" class="error">The server could not be reached: {problem}</p>;
-  if (me === undefined) return <p class="loading">Loading…</p>;
+  // What boot.ts asked for before the caller was known is not for whoever signs in next.
+  const signedOut = () => {
+    forgetEarly();
+    setMe(null);
+  };
+  if ('problem' in start) return <p role="alert" class="error">The server could not be reached: {start.problem}</p>;
   if (me === null) return <SignIn onSignedIn={setMe} />;
   const signOut = async () => {
     await api('/ui/session', { method: 'DELETE' }).catch(() => undefined);
-    setMe(null);
+    signedOut();
   };
   const current = (page: Route['page']) => (route.page === page ? 'page' : undefined);
   return (
-    <LiveEvents onSessionEnded={() => setMe(null)}>
+    <LiveEvents onSessionEnded={signedOut}>
       <header class="top">
         <a class="brand" href="#/">state-ledger</a>
         <nav aria-label="main">
@@ -98,6 +83,16 @@ const App = () => {
   );
 };
 
-const root = document.getElementById('app')!;
-root.replaceChildren(); // the page's own "Loading…", which Preact would otherwise keep beside the app
-render(<App />, root);
+// The app is drawn once the session is known (its request was preloaded by the page), not before:
+// a first drawing of "Loading…" would cost the new tab a frame.
+void api<Me>('/ui/session')
+  .then((me): Start => ({ me }))
+  .catch((error: unknown): Start => {
+    forgetEarly();
+    return error instanceof ApiError && error.status === 401 ? { me: null } : { problem: String((error as Error).message) };
+  })
+  .then((start) => {
+    const root = document.getElementById('app')!;
+    root.replaceChildren(); // the page's own "Loading…", which Preact would otherwise keep beside the app
+    render(<App start={start} />, root);
+  });

@@ -1,66 +1,124 @@
-import { useState } from 'preact/hooks';
+import type { VNode } from 'preact';
+import { useMemo, useState } from 'preact/hooks';
 import { Activity } from './activity.js';
 import type { HeldLock, Resource, StateListing } from './api.js';
 import { isStateEvent } from './event-kinds.js';
-import { age, bytes } from './format.js';
+import { age, bytes, counted, grouped } from './format.js';
 import { useLiveRefresh } from './live.js';
 import { Time } from './time.js';
 import { Pending } from './pending.js';
+import { LOCKS, STATES } from './api-paths.js';
 import { stateHref } from './routes.js';
+import { allFolders, buildTree, isFolder, openByDefault, PAGE, type Folder } from './state-tree.js';
 import { useApi } from './use-api.js';
 
-/** Each state under the folders of its name: `team-a/prod/network` sits in team-a/ and prod/. */
+/** A screenful: a fleet larger than this opens on its upper folders, each summed up. */
+const VISIBLE_ROWS = 60;
+
+const indent = (depth: number) => ({ paddingLeft: `${depth * 1.25 + 0.5}rem` });
+
+const LastChange = ({ state }: { readonly state: StateListing | undefined }) => (
+  <td>
+    <Time iso={state?.updated_at ?? null} />
+    {state?.updated_by != null && <span class="muted"> by {state.who ?? state.updated_by}</span>}
+  </td>
+);
+
+const StateRow = ({ state, depth, lock }: { readonly state: StateListing; readonly depth: number; readonly lock: HeldLock | undefined }) => (
+  <tr class={lock?.expired === true ? 'stale' : undefined}>
+    <td style={indent(depth)}>
+      <a href={stateHref(state.name)}>{state.name.slice(state.name.lastIndexOf('/') + 1)}</a>
+    </td>
+    <td class="number">{state.version ?? '–'}</td>
+    <td class="number">{bytes(state.size)}</td>
+    <LastChange state={state} />
+    <td>
+      {state.lock === null ? (
+        <span class="muted">unlocked</span>
+      ) : (
+        <span class="locked" title={`lock ${state.lock.id}, taken by ${state.lock.acquired_by}`}>
+          locked by {state.lock.who ?? state.lock.acquired_by}
+          {lock !== undefined && ` · ${age(lock.age_seconds)}`}
+          {lock?.expired === true && ' · lease expired'}
+        </span>
+      )}
+    </td>
+  </tr>
+);
+
+const FolderRow = ({ folder, open, toggle }: { readonly folder: Folder<StateListing>; readonly open: boolean; readonly toggle: () => void }) => (
+  <tr class="folder">
+    <td style={indent(folder.depth)}>
+      <button type="button" class="folder-toggle" aria-expanded={open} onClick={toggle}>{folder.name}/</button>
+    </td>
+    <td class="number muted">{counted(folder.states, 'state')}</td>
+    <td class="number">{bytes(folder.size)}</td>
+    <LastChange state={folder.latest} />
+    <td>
+      {folder.locked === 0 ? <span class="muted">none locked</span> : (
+        <span class={folder.stale > 0 ? 'stale' : 'locked'}>{grouped(folder.locked)} locked{folder.stale > 0 && ` · ${grouped(folder.stale)} lease expired`}</span>
+      )}
+    </td>
+  </tr>
+);
+
+/**
+ * Each state under the folders of its name. Folders open and close; a folder opened by default
+ * (or by hand) stays so while live updates arrive, and one that appears later follows the default.
+ */
 const StatesTable = ({ states, locks }: { readonly states: readonly StateListing[]; readonly locks: ReadonlyMap<string, HeldLock> }) => {
-  let folders: string[] = [];
-  const rows = [];
-  // In code-unit order, whatever the database's collation: each folder's states then come together.
-  const sorted = [...states].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const state of sorted) {
-    const segments = state.name.split('/');
-    const parents = segments.slice(0, -1);
-    const shared = parents.findIndex((segment, i) => folders[i] !== segment);
-    const from = shared < 0 ? parents.length : shared;
-    for (let depth = from; depth < parents.length; depth++) {
+  const tree = useMemo(() => buildTree(states, (state) => locks.get(state.name)?.expired === true), [states, locks]);
+  const defaults = useMemo(() => openByDefault(tree, VISIBLE_ROWS), [tree]);
+  const [decided, setDecided] = useState<ReadonlyMap<string, boolean>>(() => new Map(allFolders(tree).map((path) => [path, defaults.has(path)])));
+  const [unpaged, setUnpaged] = useState<ReadonlySet<string>>(new Set());
+  const isOpen = (path: string) => decided.get(path) ?? defaults.has(path);
+  const setAll = (open: boolean) => {
+    setDecided(new Map(allFolders(tree).map((path) => [path, open])));
+    if (open) setUnpaged(new Set(['', ...allFolders(tree)]));
+  };
+  const rows: VNode[] = [];
+  const walk = (folder: Folder<StateListing>) => {
+    const shown = unpaged.has(folder.path) ? folder.children : folder.children.slice(0, PAGE);
+    for (const entry of shown) {
+      if (!isFolder(entry)) {
+        rows.push(<StateRow key={entry.name} state={entry} depth={folder.depth + 1} lock={locks.get(entry.name)} />);
+        continue;
+      }
+      const open = isOpen(entry.path);
+      rows.push(<FolderRow key={`folder:${entry.path}`} folder={entry} open={open} toggle={() => setDecided(new Map(decided).set(entry.path, !open))} />);
+      if (open) walk(entry);
+    }
+    const hidden = folder.children.length - shown.length;
+    if (hidden > 0) {
       rows.push(
-        <tr class="folder" key={`folder:${parents.slice(0, depth + 1).join('/')}`}>
-          <td colSpan={5} style={{ paddingLeft: `${depth * 1.25 + 0.5}rem` }}>{parents[depth]}/</td>
+        <tr key={`more:${folder.path}`}>
+          <td colSpan={5} style={indent(folder.depth + 1)}>
+            <button type="button" onClick={() => setUnpaged(new Set(unpaged).add(folder.path))}>Show {grouped(hidden)} more in {folder.path === '' ? 'the top level' : folder.path}</button>
+          </td>
         </tr>,
       );
     }
-    folders = parents;
-    const lock = locks.get(state.name);
-    rows.push(
-      <tr key={state.name} class={lock?.expired === true ? 'stale' : undefined}>
-        <td style={{ paddingLeft: `${parents.length * 1.25 + 0.5}rem` }}>
-          <a href={stateHref(state.name)}>{segments[segments.length - 1]}</a>
-        </td>
-        <td class="number">{state.version ?? '–'}</td>
-        <td class="number">{bytes(state.size)}</td>
-        <td>
-          <Time iso={state.updated_at} />
-          {state.updated_by !== null && <span class="muted"> by {state.who ?? state.updated_by}</span>}
-        </td>
-        <td>
-          {state.lock === null ? (
-            <span class="muted">unlocked</span>
-          ) : (
-            <span class="locked" title={`lock ${state.lock.id}, taken by ${state.lock.acquired_by}`}>
-              locked by {state.lock.who ?? state.lock.acquired_by}
-              {lock !== undefined && ` · ${age(lock.age_seconds)}`}
-              {lock?.expired === true && ' · lease expired'}
-            </span>
-          )}
-        </td>
-      </tr>,
-    );
-  }
+  };
+  walk(tree);
+  const hasFolders = tree.children.some(isFolder);
   return (
-    <table class="states">
-      <thead>
-        <tr><th scope="col">State</th><th scope="col" class="number">Version</th><th scope="col" class="number">Size</th><th scope="col">Last change</th><th scope="col">Lock</th></tr>
-      </thead>
-      <tbody>{rows}</tbody>
-    </table>
+    <>
+      <p class="tree-summary">
+        {counted(tree.states, 'state')}, {grouped(tree.locked)} locked{tree.stale > 0 && <span class="stale"> ({grouped(tree.stale)} lease expired)</span>}
+        {hasFolders && (
+          <span class="tree-tools">
+            <button type="button" onClick={() => setAll(true)}>Expand all</button>
+            <button type="button" onClick={() => setAll(false)}>Collapse all</button>
+          </span>
+        )}
+      </p>
+      <table class="states" data-states={tree.states}>
+        <thead>
+          <tr><th scope="col">State</th><th scope="col" class="number">Version</th><th scope="col" class="number">Size</th><th scope="col">Last change</th><th scope="col">Lock</th></tr>
+        </thead>
+        <tbody>{rows}</tbody>
+      </table>
+    </>
   );
 };
 
@@ -107,10 +165,10 @@ const ResourceSearch = () => {
 };
 
 export const Overview = () => {
-  const states = useApi<{ states: StateListing[] }>('/states', useLiveRefresh(isStateEvent));
+  const states = useApi<{ states: StateListing[] }>(STATES, useLiveRefresh(isStateEvent));
   // A push by the holder renews its lease: locks change with more than lock events.
-  const locks = useApi<{ locks: HeldLock[] }>('/locks', useLiveRefresh(isStateEvent));
-  const held = new Map((locks.kind === 'ok' ? locks.value.locks : []).map((lock) => [lock.state, lock]));
+  const locks = useApi<{ locks: HeldLock[] }>(LOCKS, useLiveRefresh(isStateEvent));
+  const held = useMemo(() => new Map((locks.kind === 'ok' ? locks.value.locks : []).map((lock) => [lock.state, lock])), [locks]);
   return (
     <>
       <h1>States</h1>

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { send, statePath, type StateDiff, type Version } from './api.js';
+import { send, type StateDiff, type Version } from './api.js';
+import { statePath } from './api-paths.js';
 import { DiffView } from './diff-view.js';
 import { Pending } from './pending.js';
 import { Time } from './time.js';

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
-import { api, ApiError, statePath, type LockInfo, type Version } from './api.js';
+import { api, ApiError, type LockInfo, type Version } from './api.js';
+import { statePath } from './api-paths.js';
 import { DownloadLink } from './download-link.js';
 import { bytes } from './format.js';
 import { Time } from './time.js';

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { atLeast, type Role } from '../../access/roles.js';
-import { statePath, type Resource, type Run } from './api.js';
+import { type Resource, type Run } from './api.js';
+import { outputsPath, resourcesPath, runsPath, statePath, versionsPath } from './api-paths.js';
 import { AuditTrail } from './audit-trail.js';
 import { CompareSection } from './compare-section.js';
 import { DownloadLink } from './download-link.js';
@@ -11,7 +12,7 @@ import { Pending } from './pending.js';
 import { StateAtTime } from './state-at-time.js';
 import { Time } from './time.js';
 import { useApi } from './use-api.js';
-import { PAGE, VersionsSection, type VersionsPage } from './versions-section.js';
+import { VersionsSection, type VersionsPage } from './versions-section.js';
 
 interface Outputs {
   readonly version: number;
@@ -20,7 +21,7 @@ interface Outputs {
 
 /** Sensitive values are never shown, whoever may read them. */
 const OutputsSection = ({ name, refresh }: { readonly name: string; readonly refresh: number }) => {
-  const outputs = useApi<Outputs>(`${statePath(name)}/outputs`, refresh);
+  const outputs = useApi<Outputs>(outputsPath(name), refresh);
   return (
     <section aria-labelledby="outputs-title">
       <h2 id="outputs-title">Outputs</h2>
@@ -43,7 +44,7 @@ const OutputsSection = ({ name, refresh }: { readonly name: string; readonly ref
 
 const ResourcesSection = ({ name, refresh }: { readonly name: string; readonly refresh: number }) => {
   const [after, setAfter] = useState<string | null>(null);
-  const page = useApi<{ resources: Resource[]; next: string | null }>(`/resources?${new URLSearchParams({ state: name, limit: '100', ...(after === null ? {} : { after }) }).toString()}`, refresh);
+  const page = useApi<{ resources: Resource[]; next: string | null }>(resourcesPath(name, after), refresh);
   return (
     <section aria-labelledby="resources-title">
       <h2 id="resources-title">Resources</h2>
@@ -112,7 +113,7 @@ const RunEntry = ({ name, run }: { readonly name: string; readonly run: Run }) =
 };
 
 const RunsSection = ({ name, refresh }: { readonly name: string; readonly refresh: number }) => {
-  const runs = useApi<{ runs: Run[] }>(`${statePath(name)}/runs?limit=20`, refresh);
+  const runs = useApi<{ runs: Run[] }>(runsPath(name), refresh);
   return (
     <section aria-labelledby="runs-title">
       <h2 id="runs-title">Runs</h2>
@@ -133,7 +134,7 @@ export const StatePage = ({ name, role }: { readonly name: string; readonly role
   const everything = useLiveRefresh(mine) + changed;
   const bodies = useLiveRefresh((event) => mine(event) && changesBody(event)) + changed;
   const admin = atLeast(role, 'admin');
-  const newest = useApi<VersionsPage>(role === undefined || role === 'outputs' ? null : `${statePath(name)}/versions?limit=${PAGE}`, bodies);
+  const newest = useApi<VersionsPage>(role === undefined || role === 'outputs' ? null : versionsPath(name, null), bodies);
   const current = newest.kind === 'ok' ? newest.value.versions[0]?.version : undefined;
   return (
     <>

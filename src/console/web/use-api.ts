@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 
 /** An API answer for a component: loading, the value, or the error's sentence. */
@@ -18,7 +18,8 @@ export const useApi = <T,>(path: string | null, refresh = 0): Loaded<T> => {
     setShownPath(path);
     setLoaded({ kind: 'loading' });
   }
-  useEffect(() => {
+  // Sent as the page is drawn, not a frame later as useEffect would.
+  useLayoutEffect(() => {
     if (path === null) return;
     const at = requests.current;
     if (at.path !== path) Object.assign(at, { path, shown: at.sent });

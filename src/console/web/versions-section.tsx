@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
-import { statePath, type Version } from './api.js';
+import { type Version } from './api.js';
+import { versionsPath } from './api-paths.js';
 import { DownloadLink } from './download-link.js';
 import { bytes } from './format.js';
 import { Pending } from './pending.js';
@@ -12,8 +13,6 @@ export interface VersionsPage {
   readonly next: number | null;
 }
 
-export const PAGE = 20;
-
 /**
  * The versions, newest first, paged, each to download; administrators may roll back to one.
  * `newest` is the first page (the state's page fetches it, and knows the current version from it).
@@ -22,7 +21,7 @@ export const VersionsSection = ({ name, newest, admin, onChanged }: { readonly n
   const [before, setBefore] = useState<number | null>(null);
   const [target, setTarget] = useState<Version | null>(null);
   const [done, setDone] = useState<string | undefined>(undefined);
-  const older = useApi<VersionsPage>(before === null ? null : `${statePath(name)}/versions?limit=${PAGE}&before=${before}`);
+  const older = useApi<VersionsPage>(before === null ? null : versionsPath(name, before));
   const shown = before === null ? newest : older;
   const current = newest.kind === 'ok' ? newest.value.versions[0] : undefined;
   return (

@@ -1,0 +1,105 @@
+import t from 'tap';
+import type { Page } from 'playwright-core';
+import { freshPage, launch, screenshot, signInWithPassword } from '../support/console.js';
+import { defaultClient, newLockInfo, stateDocument } from '../support/go-client.js';
+import { PASSWORD, startServer, USER } from '../support/server.js';
+
+/**
+ * The console with a fleet too large for one screen, in Chromium: the overview opens on folders
+ * that sum up what they hold, they open by mouse or keyboard and stay open as live updates arrive;
+ * a new tab asks for each datum once (the boot script's early requests are used, not repeated);
+ * times are shown in the browser's zone.
+ */
+
+const firstCells = async (page: Page) =>
+  (await page.getByRole('table').first().getByRole('row').allInnerTexts()).map((text) => text.split('\t')[0]?.trim());
+
+t.test('a fleet in the web console', async (t) => {
+  const server = await startServer(t);
+  const push = async (name: string) => t.equal((await defaultClient(server.baseUrl, name).put(stateDocument(1))).status, 200, `pushed ${name}`);
+  // 1 + 2 + 60 rows under fleet/, 101 under wide/: more than a screenful, so only the top level shows.
+  for (const team of ['a', 'b']) for (let i = 0; i < 30; i++) await push(`fleet/${team}/svc-${String(i).padStart(2, '0')}`);
+  for (let i = 0; i < 101; i++) await push(`wide/w${String(i).padStart(3, '0')}`);
+  await push('app');
+  const locked = defaultClient(server.baseUrl, 'fleet/a/svc-00');
+  t.ok((await locked.lock(newLockInfo({ Who: 'erin@ci' }))).locked);
+  const browser = await launch(t);
+
+  t.test('the overview opens on folders that sum up what they hold, and they open by keyboard or mouse', async (t) => {
+    const page = await freshPage(browser);
+    await signInWithPassword(page, server, USER, PASSWORD);
+    await page.getByRole('heading', { name: 'States' }).waitFor();
+    t.strictSame(await firstCells(page), ['State', 'app', 'fleet/', 'wide/'], 'the top level, folders closed');
+    t.equal(await page.getByText('162 states, 1 locked').count(), 1, 'the whole fleet summed up');
+    const fleet = page.getByRole('button', { name: 'fleet/' });
+    t.equal(await fleet.getAttribute('aria-expanded'), 'false');
+    t.match(await page.getByRole('row', { name: /^fleet\// }).innerText(), /^fleet\/\t60 states\t.*\t.*\t1 locked$/, "the folder's states, size, last change and locks");
+    await screenshot(page, 'overview-fleet-closed');
+
+    await fleet.focus();
+    await page.keyboard.press('Enter');
+    t.strictSame(await firstCells(page), ['State', 'app', 'fleet/', 'a/', 'b/', 'wide/'], 'Enter opens a folder');
+    t.equal(await fleet.getAttribute('aria-expanded'), 'true');
+    await page.getByRole('button', { name: 'a/', exact: true }).click();
+    t.equal((await firstCells(page)).length, 1 + 5 + 30, 'a click opens another');
+
+    // A lock taken through the protocol updates the folder's summary; the folders stay as opened.
+    t.ok((await defaultClient(server.baseUrl, 'fleet/b/svc-07').lock(newLockInfo({ Who: 'frank@ci' }))).locked);
+    await page.getByRole('row', { name: /^fleet\// }).getByText('2 locked').waitFor();
+    t.equal((await firstCells(page)).length, 1 + 5 + 30, 'still open after the live update');
+    await page.getByRole('row', { name: /^b\// }).getByText('1 locked').waitFor();
+
+    await page.getByRole('button', { name: 'wide/' }).click();
+    await page.getByRole('button', { name: 'Show 1 more in wide/' }).click();
+    await page.getByRole('link', { name: 'w100', exact: true }).waitFor();
+    t.pass('a folder of more than 100 entries shows 100, then the rest when asked');
+
+    await page.getByRole('button', { name: 'Collapse all' }).click();
+    t.strictSame(await firstCells(page), ['State', 'app', 'fleet/', 'wide/']);
+    await page.getByRole('button', { name: 'Expand all' }).click();
+    t.equal((await firstCells(page)).length, 1 + 1 + 1 + 2 + 60 + 1 + 101, 'every folder and every state');
+  });
+
+  t.test('a new tab asks for each datum once: the early requests are used, not sent again', async (t) => {
+    const signedIn = await freshPage(browser);
+    await signInWithPassword(signedIn, server, USER, PASSWORD);
+    await signedIn.getByRole('heading', { name: 'States' }).waitFor();
+    const asked = async (hash: string, shown: (page: Page) => Promise<unknown>) => {
+      const page = await signedIn.context().newPage();
+      const paths: string[] = [];
+      page.on('request', (request) => {
+        const url = new URL(request.url());
+        // Fetches, and the session's preload; not the page or its bundles.
+        if (!['document', 'script', 'stylesheet'].includes(request.resourceType())) paths.push(`${url.pathname}${url.search}`);
+      });
+      await page.goto(`${server.baseUrl}/ui/${hash}`);
+      await shown(page);
+      await page.close();
+      return paths.filter((path) => !path.startsWith('/events')).sort(); // the activity and the stream come after
+    };
+    t.strictSame(await asked('#/', (page) => page.getByRole('button', { name: 'fleet/' }).waitFor()), ['/locks', '/states', '/ui/session']);
+    t.strictSame(
+      await asked(`#/states/${encodeURIComponent('fleet/a/svc-00')}`, (page) => page.getByRole('table', { name: 'audit trail' }).waitFor()),
+      [
+        '/resources?state=fleet%2Fa%2Fsvc-00&limit=100',
+        '/states/fleet/a/svc-00/events?order=newest&limit=25',
+        '/states/fleet/a/svc-00/lock',
+        '/states/fleet/a/svc-00/outputs',
+        '/states/fleet/a/svc-00/runs?limit=20',
+        '/states/fleet/a/svc-00/versions?limit=20',
+        '/ui/session',
+      ],
+    );
+  });
+
+  t.test("times are shown in the browser's zone, the exact instant on hover", async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'Asia/Kolkata' });
+    const page = await context.newPage();
+    await signInWithPassword(page, server, USER, PASSWORD);
+    const time = page.getByRole('row', { name: /^app/ }).locator('time');
+    await time.waitFor();
+    const instant = String(await time.getAttribute('title'));
+    const kolkata = new Date(Date.parse(instant) + 5.5 * 3600_000).toISOString().replace('T', ' ').slice(0, 19);
+    t.equal(await time.innerText(), kolkata, `${instant} in Kolkata (UTC+05:30)`);
+  });
+});
