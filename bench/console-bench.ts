@@ -9,7 +9,8 @@ import { percentile } from './stats.js';
  * LOADS times two ways: opened in a new tab (a new document, the assets from the browser's cache,
  * timed from the navigation's start), and reached by a link inside the console (timed from the
  * hash change), each until the page shows its data. The floor is the API requests the page
- * makes, sent from Node in parallel over keep-alive connections.
+ * makes, sent from Node in parallel over keep-alive connections; and for a new tab, the browser's
+ * own cost of one, measured by opening a small JSON document the same way.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -122,7 +123,10 @@ export const consoleBench = async (target: Target, bigState: string, log: (line:
     // Warm the asset cache and the server's paths once, as a returning user's browser is.
     await overview();
     await statePage();
+    // What a new tab costs the browser itself: a small JSON document from the same server, timed the same way.
+    const jsonTab = freshTab(newPage, `${base}/ui/session`, `document.body !== null && document.body.textContent.includes('actor')`);
     const pages: PageTiming[] = [
+      { page: 'a JSON document (GET /ui/session), new tab', browser: await timed(jsonTab), apiFloor: await timed(apiFloor(target, ['/ui/session'])) },
       { page: `overview, ${STATES} states, new tab`, browser: await timed(overview), apiFloor: await timed(apiFloor(target, ['/ui/session', '/states', '/locks'])) },
       { page: `overview, ${STATES} states, link in the console`, browser: await timed(inApp(app, '#/locks', '#/', OVERVIEW_READY)), apiFloor: await timed(apiFloor(target, ['/states', '/locks'])) },
     ];

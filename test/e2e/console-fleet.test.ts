@@ -102,4 +102,32 @@ t.test('a fleet in the web console', async (t) => {
     const kolkata = new Date(Date.parse(instant) + 5.5 * 3600_000).toISOString().replace('T', ' ').slice(0, 19);
     t.equal(await time.innerText(), kolkata, `${instant} in Kolkata (UTC+05:30)`);
   });
+
+  t.test('a lease that runs out turns red on time, with no event to say so', async (t) => {
+    const leased = await startServer(t, { leases: { rules: [{ glob: 'leased/**', value: 6 }], fallback: null } });
+    const client = defaultClient(leased.baseUrl, 'leased/app');
+    t.equal((await client.put(stateDocument(1))).status, 200);
+    t.ok((await client.lock(newLockInfo({ Who: 'gina@ci' }))).locked);
+    const lockedAt = Date.now();
+    const first = await freshPage(browser);
+    await signInWithPassword(first, leased, USER, PASSWORD);
+    // Three tabs, each on a page that shows the lock: the locks page, the overview, the state's page.
+    const views = await Promise.all([
+      { hash: '#/locks', held: (page: Page) => page.getByRole('row', { name: /^leased\/app/ }), expired: '(expired)' },
+      { hash: '#/', held: (page: Page) => page.getByRole('row', { name: /^app/ }), expired: 'lease expired' },
+      { hash: `#/states/${encodeURIComponent('leased/app')}`, held: (page: Page) => page.getByLabel('lock'), expired: 'lease expired' },
+    ].map(async (view) => {
+      const page = await first.context().newPage();
+      await page.goto(`${leased.baseUrl}/ui/${view.hash}`);
+      await view.held(page).getByText('gina@ci').first().waitFor();
+      return { ...view, page, within: await view.held(page).getByText(view.expired).count() };
+    }));
+    t.ok(Date.now() - lockedAt < 6000, 'the pages were open within the lease');
+    t.strictSame(views.map((view) => view.within), [0, 0, 0], 'within the lease, no page says it expired');
+    for (const view of views) {
+      await view.held(view.page).getByText(view.expired).first().waitFor({ timeout: 15_000 });
+      t.equal(await view.page.evaluate(() => performance.getEntriesByType('navigation').length), 1, `${view.hash}: expired, without a reload`);
+    }
+    t.strictSame((await (await leased.request('/states/leased/app/events')).json() as { events: { type: string }[] }).events.map((e) => e.type), ['StatePushed', 'StateLocked'], 'no event came to say so');
+  });
 });

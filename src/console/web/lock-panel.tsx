@@ -3,11 +3,11 @@ import { lockPath } from './api-paths.js';
 import { ForceUnlock } from './force-unlock.js';
 import { Pending } from './pending.js';
 import { Time } from './time.js';
-import { useApi } from './use-api.js';
+import { useApiWithLeases } from './use-leases.js';
 
 /** Who holds the state's lock and since when; administrators may release it. */
 export const LockPanel = ({ name, admin, refresh, onChanged }: { readonly name: string; readonly admin: boolean; readonly refresh: number; readonly onChanged: () => void }) => {
-  const lock = useApi<LockInfo>(lockPath(name), refresh);
+  const lock = useApiWithLeases<LockInfo>(lockPath(name), refresh, (held) => [held]);
   if (lock.kind === 'failed' && lock.status === 404) return <p class="lock-panel muted" aria-label="lock">Unlocked.</p>;
   if (lock.kind !== 'ok') return <Pending loaded={lock} />;
   const held = lock.value;

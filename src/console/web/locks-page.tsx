@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { atLeast, roleOn } from '../../access/roles.js';
-import type { Grant, HeldLock } from './api.js';
+import type { Grant } from './api.js';
 import { isStateEvent } from './event-kinds.js';
 import { ForceUnlock } from './force-unlock.js';
 import { age } from './format.js';
@@ -8,13 +8,12 @@ import { useLiveRefresh } from './live.js';
 import { Pending } from './pending.js';
 import { stateHref } from './routes.js';
 import { Time } from './time.js';
-import { useApi } from './use-api.js';
-import { LOCKS } from './api-paths.js';
+import { useHeldLocks } from './use-leases.js';
 
 /** Every lock held on a state the user may read, oldest first; administrators may release one. */
 export const LocksPage = ({ grants }: { readonly grants: readonly Grant[] }) => {
   const [released, setReleased] = useState(0);
-  const locks = useApi<{ locks: HeldLock[] }>(LOCKS, useLiveRefresh(isStateEvent) + released);
+  const locks = useHeldLocks(useLiveRefresh(isStateEvent) + released);
   return (
     <>
       <h1>Locks</h1>

@@ -7,10 +7,11 @@ import { age, bytes, counted, grouped } from './format.js';
 import { useLiveRefresh } from './live.js';
 import { Time } from './time.js';
 import { Pending } from './pending.js';
-import { LOCKS, STATES } from './api-paths.js';
+import { STATES } from './api-paths.js';
 import { stateHref } from './routes.js';
 import { allFolders, buildTree, isFolder, openByDefault, PAGE, type Folder } from './state-tree.js';
 import { useApi } from './use-api.js';
+import { useHeldLocks } from './use-leases.js';
 
 /** A screenful: a fleet larger than this opens on its upper folders, each summed up. */
 const VISIBLE_ROWS = 60;
@@ -167,7 +168,7 @@ const ResourceSearch = () => {
 export const Overview = () => {
   const states = useApi<{ states: StateListing[] }>(STATES, useLiveRefresh(isStateEvent));
   // A push by the holder renews its lease: locks change with more than lock events.
-  const locks = useApi<{ locks: HeldLock[] }>(LOCKS, useLiveRefresh(isStateEvent));
+  const locks = useHeldLocks(useLiveRefresh(isStateEvent));
   const held = useMemo(() => new Map((locks.kind === 'ok' ? locks.value.locks : []).map((lock) => [lock.state, lock])), [locks]);
   return (
     <>
