@@ -201,12 +201,13 @@ const ownerOfPort = async (procs: readonly Proc[], port: number): Promise<Proc |
   return undefined;
 };
 
-/** The backends holding the contents projection's advisory lock (one, or none during a takeover). */
+/** The backends holding the contents projection's advisory lock in this test's database (one, or none during a takeover). */
 const lockHolders = async (pool: pg.Pool): Promise<Array<{ pid: number; port: number }>> =>
   (
     await pool.query<{ pid: number; port: number }>(
       `SELECT a.pid, a.client_port AS port FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-       WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'state-ledger projection contents'`,
+       WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'state-ledger projection contents'
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
     )
   ).rows;
 
