@@ -6,7 +6,7 @@ import { rollbackState } from '../application/rollback-state.js';
 import { diffRunner, type DiffRefusal } from '../history/diff-runner.js';
 import { formatDiff, MAX_DIFF_DEPTH } from '../history/state-diff.js';
 import { pinVersion, unpinVersion } from '../application/pin-version.js';
-import { currentBody, findVersionRecord, listVersions, prunedError, type VersionEntry } from '../projections/queries.js';
+import { currentBody, currentVersion, findVersionRecord, listVersions, prunedError, type VersionEntry } from '../projections/queries.js';
 import { decodePinBody } from './retention-codecs.js';
 import { stateKnown } from '../storage/event-reads.js';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
@@ -103,7 +103,7 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
     const { params, query } = input.right;
     const { name } = params;
     const limit = pageSize(query.limit);
-    const versions = await listVersions(db, name, { limit, before: query.before, at: query.at });
+    const [versions, current] = await Promise.all([listVersions(db, name, { limit, before: query.before, at: query.at }), currentVersion(db, name)]);
     if (versions.length === 0 && !(await stateKnown(db, name))) return sendError(res, notFound(`state ${name} does not exist`));
     const last = versions[versions.length - 1];
     const next = versions.length === limit && last !== undefined && last.version > 1 ? last.version : null;
@@ -117,7 +117,7 @@ export const historyRoutes = (deps: LedgerDeps & { readonly traffic: TrafficLimi
         ]),
       );
     }
-    res.json({ name, versions: versions.map((v) => ({ ...versionJson(v), instances: v.instance_count })), next });
+    res.json({ name, current, versions: versions.map((v) => ({ ...versionJson(v), instances: v.instance_count })), next });
   });
 
   router.get('/states/:name/versions/:version', read, async (req, res) => {

@@ -103,6 +103,12 @@ export const listVersions = async (
   return rows;
 };
 
+/** The state's current version now: null once it has been deleted (or before its first push). */
+export const currentVersion = async (sql: SqlExecutor, name: string): Promise<number | null> => {
+  const { rows } = await sql.query<{ version: number | null } & Row>('SELECT version FROM state_heads WHERE name = $1', [name]);
+  return rows[0]?.version ?? null;
+};
+
 /** A version as the history records it, pruned or not (its metadata outlives its body). */
 export const findVersionRecord = async (sql: SqlExecutor, name: string, version: number): Promise<VersionEntry | undefined> => {
   const { rows } = await sql.query<VersionEntry & Row>(

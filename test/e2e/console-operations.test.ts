@@ -124,6 +124,28 @@ t.test('operations in the web console', async (t) => {
     t.pass('rolled back across lineages once acknowledged');
   });
 
+  t.test('a deleted state is said to be, and restored by rolling back to its last version', async (t) => {
+    const gone = defaultClient(server.baseUrl, 'rollback/deleted');
+    t.equal((await gone.put(richState(1))).status, 200);
+    t.equal((await gone.put(richState(2, { bucket: 'last-bucket' }))).status, 200);
+    t.equal((await gone.delete()).status, 200);
+    const page = await adminPage();
+    await page.goto(`${server.baseUrl}${statePage('rollback/deleted')}`);
+    await page.getByRole('status').getByText('This state was deleted (see the audit trail). Its versions are kept: rolling back to one of them restores it.').waitFor();
+    t.equal(await page.getByRole('button', { name: /^Roll back to version/ }).count(), 2, 'every version may be restored, the last one too');
+    await page.getByRole('button', { name: 'Roll back to version 2' }).click();
+    const form = page.getByRole('form', { name: 'rollback' });
+    await form.getByText('The state was deleted: the rollback makes it exist again, with the content of version 2.').waitFor();
+    t.match(await form.innerText(), /Rolling back writes version 3 with its content/);
+    t.equal(await form.getByRole('alert').count(), 0, 'no lineage to compare with');
+    await form.getByLabel(/Reason/).fill('deleted by mistake');
+    await form.getByRole('button', { name: 'Roll back to version 2' }).click();
+    await page.getByRole('status').getByText('Rolled back: version 3 now holds the content of version 2').waitFor();
+    await page.getByRole('row', { name: /^bucket/ }).getByText('"last-bucket"').waitFor();
+    t.equal(await page.getByText('This state was deleted').count(), 0, 'no longer said to be deleted');
+    t.equal(JSON.parse((await gone.get()).body.toString()).outputs.bucket.value, 'last-bucket', 'Terraform reads it again');
+  });
+
   t.test('force-unlock with a reason, saying whose work it may break; then the audit trail', async (t) => {
     const network = defaultClient(server.baseUrl, 'unlock/network');
     t.equal((await network.put(richState(1))).status, 200);

@@ -124,12 +124,16 @@ t.test('history', async (t) => {
   t.test('rollback restores a deleted state', async (t) => {
     const c = defaultClient(server.baseUrl, 'gone');
     await c.put(terraformState(7));
+    const currentOf = async () => (await json(await server.request('/states/gone/versions'))).current;
+    t.equal(await currentOf(), 1, 'the versions page names the current version');
     await c.delete();
     t.equal((await c.get()).status, 404);
+    t.equal(await currentOf(), null, 'and says when the state is deleted, its versions kept');
     const response = await post('/states/gone/rollback', { version: 1, reason: 'deleted by mistake' });
     t.equal(response.status, 200);
     t.match(await response.json(), { version: 2, serial: 8 });
     t.equal(JSON.parse((await c.get()).body.toString()).serial, 8);
+    t.equal(await currentOf(), 2);
   });
 
   t.test('a rollback that would need a serial above 2^53-1 is a 409 saying so', async (t) => {

@@ -17,17 +17,22 @@ interface RolledBack {
  * the current version to the chosen one), a warning when the lineages differ (the server refuses
  * those unless forced), a reason, then a confirmation. History is kept: a new version is written.
  */
-export const Rollback = ({ name, target, current, onDone, onCancel }: {
+export const Rollback = ({ name, target, current, written, onDone, onCancel }: {
   readonly name: string;
   readonly target: Version;
-  readonly current: Version;
+  /** null: the state was deleted, and the rollback restores it. */
+  readonly current: Version | null;
+  /** The version the rollback writes. */
+  readonly written: number;
   readonly onDone: (result: RolledBack) => void;
   readonly onCancel: () => void;
 }) => {
-  const preview = useApi<StateDiff>(target.encrypted || current.encrypted ? null : `${statePath(name)}/diff?from=${current.version}&to=${target.version}`);
+  const comparable = current !== null && !target.encrypted && !current.encrypted;
+  const preview = useApi<StateDiff>(comparable ? `${statePath(name)}/diff?from=${current.version}&to=${target.version}` : null);
   const [problem, setProblem] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
-  const otherLineage = target.lineage !== current.lineage;
+  // A deleted state has no lineage to keep: the server checks none.
+  const otherLineage = current !== null && target.lineage !== current.lineage;
   // Keyboard and screen-reader users are taken to the form, which opens below the whole table.
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
@@ -50,10 +55,12 @@ export const Rollback = ({ name, target, current, onDone, onCancel }: {
       <h3 ref={heading} tabIndex={-1}>Roll back to version {target.version}</h3>
       <p>
         Version {target.version} (serial {target.serial}) was written by {target.who ?? target.created_by} at <Time iso={target.created_at} />. Rolling
-        back writes version {current.version + 1} with its content; every version stays in the history. Terraform sees a higher serial, never a lower one.
+        back writes version {written} with its content; every version stays in the history. Terraform sees a higher serial, never a lower one.
       </p>
       <h4>What will change</h4>
-      {target.encrypted || current.encrypted ? (
+      {current === null ? (
+        <p>The state was deleted: the rollback makes it exist again, with the content of version {target.version}.</p>
+      ) : !comparable ? (
         <p class="muted">An encrypted state cannot be compared by the server; the rollback restores the bytes of version {target.version} as they are.</p>
       ) : preview.kind === 'ok' ? (
         <DiffView diff={preview.value} left={`now (version ${current.version})`} right={`after the rollback (as version ${target.version})`} />
@@ -63,7 +70,7 @@ export const Rollback = ({ name, target, current, onDone, onCancel }: {
       {otherLineage && (
         <div role="alert" class="warning">
           <p>
-            Version {target.version} belongs to another lineage (<code>{target.lineage ?? 'none'}</code>, the current one is <code>{current.lineage ?? 'none'}</code>): it
+            Version {target.version} belongs to another lineage (<code>{target.lineage ?? 'none'}</code>, the current one is <code>{current?.lineage ?? 'none'}</code>): it
             is a different state, not an earlier version of this one. Terraform refuses to continue from a state of another lineage unless the workspace was meant to
             change.
           </p>
@@ -77,7 +84,7 @@ export const Rollback = ({ name, target, current, onDone, onCancel }: {
       {problem !== undefined && <p role="alert" class="error">{problem}</p>}
       <div class="actions">
         {/* Not before the preview of what it changes now (a live push may have changed it) has arrived. */}
-        <button type="submit" class="danger" disabled={busy || (preview.kind === 'loading' && !target.encrypted && !current.encrypted)}>Roll back to version {target.version}</button>
+        <button type="submit" class="danger" disabled={busy || (comparable && preview.kind === 'loading')}>Roll back to version {target.version}</button>
         <button type="button" onClick={onCancel}>Cancel</button>
       </div>
     </form>

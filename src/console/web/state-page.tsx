@@ -135,11 +135,17 @@ export const StatePage = ({ name, role }: { readonly name: string; readonly role
   const bodies = useLiveRefresh((event) => mine(event) && changesBody(event)) + changed;
   const admin = atLeast(role, 'admin');
   const newest = useApi<VersionsPage>(role === undefined || role === 'outputs' ? null : versionsPath(name, null), bodies);
-  const current = newest.kind === 'ok' ? newest.value.versions[0]?.version : undefined;
+  const latest = newest.kind === 'ok' ? newest.value.versions[0]?.version : undefined;
+  const deleted = newest.kind === 'ok' && newest.value.current === null && latest !== undefined;
   return (
     <>
       <p class="crumbs"><a href="#/">States</a> / {name}</p>
       <h1>{name}</h1>
+      {deleted && (
+        <p role="status" class="warning">
+          This state was deleted (see the audit trail). Its versions are kept{admin ? ': rolling back to one of them restores it.' : '; an administrator can restore it by rolling back to one.'}
+        </p>
+      )}
       {role === undefined ? (
         <p role="alert" class="error">You have no role on this state.</p>
       ) : (
@@ -150,7 +156,7 @@ export const StatePage = ({ name, role }: { readonly name: string; readonly role
             <>
               <RunsSection name={name} refresh={everything} />
               <VersionsSection name={name} newest={newest} admin={admin} onChanged={bump} />
-              {current !== undefined && <CompareSection name={name} current={current} />}
+              {latest !== undefined && <CompareSection name={name} current={latest} />}
               <StateAtTime name={name} />
               <ResourcesSection name={name} refresh={bodies} />
               <AuditTrail name={name} refresh={everything} />

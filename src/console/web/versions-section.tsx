@@ -9,6 +9,8 @@ import { Time } from './time.js';
 import { useApi, type Loaded } from './use-api.js';
 
 export interface VersionsPage {
+  /** The current version now; null once the state has been deleted. */
+  readonly current: number | null;
   readonly versions: readonly Version[];
   readonly next: number | null;
 }
@@ -23,7 +25,9 @@ export const VersionsSection = ({ name, newest, admin, onChanged }: { readonly n
   const [done, setDone] = useState<string | undefined>(undefined);
   const older = useApi<VersionsPage>(before === null ? null : versionsPath(name, before));
   const shown = before === null ? newest : older;
-  const current = newest.kind === 'ok' ? newest.value.versions[0] : undefined;
+  const latest = newest.kind === 'ok' ? newest.value.versions[0] : undefined;
+  // The version a rollback starts from: none once the state was deleted (its versions are kept).
+  const current = newest.kind !== 'ok' ? undefined : newest.value.current === null ? null : latest;
   return (
     <section aria-labelledby="versions-title">
       <h2 id="versions-title">Versions</h2>
@@ -45,7 +49,7 @@ export const VersionsSection = ({ name, newest, admin, onChanged }: { readonly n
                   <td>{v.who ?? v.created_by}{v.restored_from !== null && <span class="muted"> (rollback to {v.restored_from})</span>}</td>
                   <td class="actions">
                     {v.pruned === null ? <DownloadLink name={name} version={v.version}>Download</DownloadLink> : <span class="muted">pruned</span>}
-                    {admin && current !== undefined && v.version !== current.version && v.pruned === null && (
+                    {admin && current !== undefined && v.version !== current?.version && v.pruned === null && (
                       <button type="button" onClick={() => { setDone(undefined); setTarget(v); }} aria-label={`Roll back to version ${v.version}`}>Roll back…</button>
                     )}
                   </td>
@@ -59,12 +63,13 @@ export const VersionsSection = ({ name, newest, admin, onChanged }: { readonly n
           </div>
         </>
       )}
-      {target !== null && current !== undefined && (
+      {target !== null && current !== undefined && latest !== undefined && (
         <Rollback
           key={target.version}
           name={name}
           target={target}
           current={current}
+          written={latest.version + 1}
           onCancel={() => {
             setTarget(null);
             // Back to the button that opened it.

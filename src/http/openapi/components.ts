@@ -241,9 +241,10 @@ const schemas: Json = {
   VersionEntry: versionEntry,
   VersionList: {
     type: 'object',
-    required: ['name', 'versions', 'next'],
+    required: ['name', 'current', 'versions', 'next'],
     properties: {
       name: schemaRef('StateName'),
+      current: nullable('integer', { description: "The state's current version now (whatever `before` or `at` asked): null once the state has been deleted, when its versions remain to roll back to." }),
       versions: { type: 'array', items: schemaRef('VersionEntry'), description: 'Newest first.' },
       next: nullable('integer', { description: 'The `before` of the next page; null on the last one.' }),
     },
