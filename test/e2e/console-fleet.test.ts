@@ -92,6 +92,17 @@ t.test('a fleet in the web console', async (t) => {
     );
   });
 
+  t.test("an output's number beyond a double's precision is shown with every digit", async (t) => {
+    const body = Buffer.from('{"version":4,"terraform_version":"1.9.8","serial":1,"lineage":"big-numbers","outputs":{"account":{"value":123456789012345678901234567890,"type":"number"},"small":{"value":1.5,"type":"number"}},"resources":[]}');
+    t.equal((await defaultClient(server.baseUrl, 'numbers/app').put(body)).status, 200);
+    const page = await freshPage(browser);
+    await signInWithPassword(page, server, USER, PASSWORD);
+    await page.goto(`${server.baseUrl}/ui/#/states/${encodeURIComponent('numbers/app')}`);
+    const outputs = page.getByRole('region', { name: 'Outputs' });
+    await outputs.getByRole('row', { name: /^account/ }).waitFor();
+    t.strictSame(await outputs.getByRole('row').allInnerTexts(), ['Name\tValue', 'account\t123456789012345678901234567890', 'small\t1.5'], 'not 1.2345678901234568e+29');
+  });
+
   t.test("times are shown in the browser's zone, the exact instant on hover", async (t) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'Asia/Kolkata' });
     const page = await context.newPage();

@@ -1,4 +1,5 @@
 import { takeEarly } from './early.js';
+import { parseExact } from './exact-json.js';
 
 /** The JSON API, called with the session cookie; errors carry the API's own sentence. */
 
@@ -26,7 +27,7 @@ export const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
     const body = (await reply.json().catch(() => ({}))) as { error?: string; message?: string };
     throw new ApiError(reply.status, body.error ?? 'error', body.message ?? `the server answered ${reply.status}`);
   }
-  return (await reply.json()) as T;
+  return parseExact(await reply.text()) as T;
 };
 
 /** A change through the JSON API: a JSON body (or none) and the method; the answer decoded. */
