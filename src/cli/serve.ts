@@ -22,6 +22,7 @@ import { ADMIN, ensureFirstAdministrator, type FirstAdministrator } from '../zer
 import { projectionLag } from '../projections/async/checkpoints.js';
 import { asyncProjections } from '../projections/async/projections.js';
 import { startProjectionRunner, type ProjectionRunner } from '../projections/async/runner.js';
+import { sharedBodyReader } from '../projections/async/stored-contents.js';
 
 const credentialsLine = (first: FirstAdministrator): string => {
   switch (first.kind) {
@@ -135,7 +136,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
       logger.info({ host: config.host, port: config.metricsPort }, 'serving GET /metrics without authentication');
     }
     // Each projection runs in one process at a time (an advisory lock); the others stand by.
-    projections = startProjectionRunner({ url: runtime.databaseUrl, wakeups, logger, context: { blobs }, projections: asyncProjections });
+    projections = startProjectionRunner({ url: runtime.databaseUrl, wakeups, logger, context: { bodies: sharedBodyReader(blobs) }, projections: asyncProjections });
     checkpoints = startCheckpointWriter({ pool: runtime.pool, blobs, key, intervalMs: config.checkpoints.intervalMs, logger, onRun: (outcome) => metrics.run('checkpoint', outcome) });
     retention = startRetentionSchedule(
       { pool: runtime.pool, store: runtime.ledger.store, blobs },

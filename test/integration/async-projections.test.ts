@@ -7,6 +7,7 @@ import { stateStreams } from '../../src/commands/stream-kinds.js';
 import { ledgerStores } from '../../src/ledger-stores.js';
 import { createLogger } from '../../src/logger.js';
 import { contentsIndex } from '../../src/projections/async/contents-index.js';
+import { sharedBodyReader } from '../../src/projections/async/stored-contents.js';
 import { readModelsInline } from '../../src/projections/inline.js';
 import { replay } from '../../src/projections/replay.js';
 import { blobKeyFor } from '../../src/storage/blobs/blob-store.js';
@@ -98,7 +99,7 @@ t.test('exactly once across two runners: one takes over when the other loses its
   const live = await dumpTables(pool, contentsIndex, 'public');
   await a.stop();
   await b.stop();
-  await replay(pool, { kind: 'swap' }, undefined, { asyncProjections: [contentsIndex], context: { blobs: server.blobs } });
+  await replay(pool, { kind: 'swap' }, undefined, { asyncProjections: [contentsIndex], context: { bodies: sharedBodyReader(server.blobs) } });
   t.strictSame(await dumpTables(pool, contentsIndex, 'public'), live, 'a replay builds the same contents index');
   const checkpoint = await pool.query<{ tx: string }>("SELECT tx::text AS tx FROM projection_checkpoints WHERE name = 'contents'");
   t.not(checkpoint.rows[0]?.tx, '0', 'the replay left the checkpoint at the end of what it read');

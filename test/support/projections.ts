@@ -6,6 +6,7 @@ import type { AsyncProjection } from '../../src/projections/async/async-projecti
 import { projectionLag } from '../../src/projections/async/checkpoints.js';
 import { projectFrom } from '../../src/projections/async/project-from.js';
 import { startProjectionRunner, type ProjectionRunner, type RunnerSettings } from '../../src/projections/async/runner.js';
+import { sharedBodyReader } from '../../src/projections/async/stored-contents.js';
 import type { BlobStore } from '../../src/storage/blobs/blob-store.js';
 import { COMMIT_ORDER_START } from '../../src/storage/event-reads.js';
 import { listenForEvents } from '../../src/storage/event-wakeups.js';
@@ -48,7 +49,7 @@ export const runner = async (
     url: deps.url,
     wakeups,
     logger: deps.logger,
-    context: { blobs: deps.blobs },
+    context: { bodies: sharedBodyReader(deps.blobs) },
     projections: deps.projections,
     settings: { takeoverMs: 200, backstopMs: 500, ...deps.settings },
   });
@@ -84,7 +85,7 @@ export const rebuilt = async (pool: pg.Pool, projection: AsyncProjection, blobs:
     await client.query(`CREATE SCHEMA ${schema}`);
     for (const table of projection.tables) await client.query(`CREATE TABLE ${schema}.${table} (LIKE public.${table} INCLUDING ALL)`);
     await client.query(`SET search_path TO ${schema}, public`);
-    await projectFrom(client, projection, { blobs }, COMMIT_ORDER_START, false);
+    await projectFrom(client, projection, { bodies: sharedBodyReader(blobs) }, COMMIT_ORDER_START, false);
     return await dumpTables(client, projection, schema);
   } finally {
     await client.query('RESET search_path').catch(() => undefined);

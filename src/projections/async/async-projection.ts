@@ -1,10 +1,10 @@
 import type { RecordedEvent } from '../../events/events.js';
-import type { BlobStore } from '../../storage/blobs/blob-store.js';
+import type { BodyReader } from './stored-contents.js';
 import type { SqlExecutor } from '../../storage/sql.js';
 
-/** What an asynchronous projection may use besides the events: the stored bodies. */
+/** What an asynchronous projection may use besides the events: the stored bodies, read as contents. */
 export interface ProjectionContext {
-  readonly blobs: BlobStore;
+  readonly bodies: BodyReader;
 }
 
 /** Row changes prepared for one batch, written inside the batch's transaction (with the checkpoint). */

@@ -100,14 +100,14 @@ const write = async (sql: SqlExecutor, change: Change): Promise<void> => {
 export const contentsIndex: AsyncProjection = {
   name: 'contents',
   tables: ['state_contents', 'state_resource_instances', 'state_output_index', 'state_version_instances'],
-  prepare: async (events: readonly RecordedEvent[], { blobs }): Promise<BatchWrite> => {
+  prepare: async (events: readonly RecordedEvent[], { bodies }): Promise<BatchWrite> => {
     const last = new Map<string, number>();
     events.forEach((e, i) => {
       const type = e.event.type;
       if (type === 'StatePushed' || type === 'StateRolledBack' || type === 'StateDeleted') last.set(e.streamId, i);
     });
     const changes: Change[] = [];
-    const nextReading = bodyReadings(events, blobs);
+    const nextReading = bodyReadings(events, bodies);
     for (const [i, e] of events.entries()) {
       const event = e.event;
       if (!isStateEvent(event)) continue;

@@ -181,7 +181,7 @@ const writeHead = async (sql: SqlExecutor, name: string, head: NonNullable<State
 export const runsProjection: AsyncProjection = {
   name: 'runs',
   tables: ['state_runs', 'state_run_heads'],
-  prepare: async (events: readonly RecordedEvent[], { blobs }, tables): Promise<BatchWrite> => {
+  prepare: async (events: readonly RecordedEvent[], { bodies }, tables): Promise<BatchWrite> => {
     const states = new Map<string, StateRuns>();
     const stateOf = (name: string): StateRuns => {
       let state = states.get(name);
@@ -205,7 +205,7 @@ export const runsProjection: AsyncProjection = {
       }
     };
 
-    const nextReading = bodyReadings(events, blobs);
+    const nextReading = bodyReadings(events, bodies);
     for (const e of events) {
       const event = e.event;
       if (!isStateEvent(event)) continue;

@@ -47,14 +47,58 @@ async function* inOrderAhead<T, R>(items: readonly T[], ahead: number, work: (it
   }
 }
 
+/** Reads bodies as contents; `size` is the body's length, for what a reader keeps. */
+export interface BodyReader {
+  read(key: string, sha256: string, size: number): Promise<ContentsReading>;
+}
+
+/** How long a reading is kept for the other projections once it is done, and how many bytes of bodies at most. */
+const SHARED_FOR_MS = 10_000;
+const SHARED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * One reader for every asynchronous projection of a process: each reads every pushed body right
+ * after the push, so the first to ask reads and parses it, and the others take the same reading
+ * (in flight, or done within SHARED_FOR_MS), by the body's SHA-256. The readings kept stand for at
+ * most SHARED_BYTES of bodies (the newest one always); a failed read is not kept, so it is tried again.
+ */
+export const sharedBodyReader = (blobs: BlobStore): BodyReader => {
+  const kept = new Map<string, { readonly reading: Promise<ContentsReading>; readonly size: number }>();
+  let keptBytes = 0;
+  const forget = (sha256: string, reading: Promise<ContentsReading>) => {
+    const entry = kept.get(sha256);
+    if (entry?.reading !== reading) return;
+    kept.delete(sha256);
+    keptBytes -= entry.size;
+  };
+  return {
+    read: (key, sha256, size) => {
+      const hit = kept.get(sha256);
+      if (hit !== undefined) return hit.reading;
+      const reading = readStoredContents(blobs, key, sha256);
+      kept.set(sha256, { reading, size });
+      keptBytes += size;
+      for (const [oldest, entry] of kept) {
+        if (keptBytes <= SHARED_BYTES || oldest === sha256) break;
+        forget(oldest, entry.reading);
+      }
+      reading.then(
+        () => setTimeout(() => forget(sha256, reading), SHARED_FOR_MS).unref(),
+        () => forget(sha256, reading),
+      );
+      return reading;
+    },
+  };
+};
+
 /**
  * The contents of each body a batch's events refer to (StatePushed, StateRolledBack), in order,
  * read READ_AHEAD at a time; encrypted ones are not read. Call the answer once per body event.
  */
-export const bodyReadings = (events: readonly RecordedEvent[], blobs: BlobStore): (() => Promise<ContentsReading>) => {
-  const bodies = events.flatMap((e) => (e.event.type === 'StatePushed' || e.event.type === 'StateRolledBack' ? [e.event.data] : []));
-  const readings = inOrderAhead(bodies, READ_AHEAD, (d) =>
-    d.encrypted ? Promise.resolve<ContentsReading>({ kind: 'encrypted' }) : readStoredContents(blobs, d.blob_key, d.sha256),
+export const bodyReadings = (events: readonly RecordedEvent[], bodies: BodyReader): (() => Promise<ContentsReading>) => {
+  const stored = events.flatMap((e) => (e.event.type === 'StatePushed' || e.event.type === 'StateRolledBack' ? [e.event.data] : []));
+  const readings = inOrderAhead(stored, READ_AHEAD, (d) =>
+    d.encrypted ? Promise.resolve<ContentsReading>({ kind: 'encrypted' }) : bodies.read(d.blob_key, d.sha256, d.size),
   );
   return async () => {
     const next = await readings.next();
