@@ -97,8 +97,8 @@ const apiFloor = (target: Target, paths: readonly string[]) => async (): Promise
 const oneAfterTheOther = (first: () => Promise<number>, second: () => Promise<number>) => async (): Promise<number> => (await first()) + (await second());
 
 const NOTHING_LOADING = "!document.querySelector('.loading')";
-/** The overview's tree of every state, with their locks, and who is signed in (its activity panel below loads on its own). */
-const OVERVIEW_READY = `document.querySelector('table.states[data-states="${STATES}"] tbody tr') && document.querySelector('.who').textContent !== ''`;
+/** The overview's tree of every state (the bench's others too), with their locks, and who is signed in (its activity panel below loads on its own). */
+const OVERVIEW_READY = `Number(document.querySelector('table.states')?.dataset.states) >= ${STATES} && document.querySelector('table.states tbody tr') && document.querySelector('.who').textContent !== ''`;
 /** Every section of the state's page shows data. */
 const STATE_PAGE_READY = `document.querySelector('table[aria-label=versions] tbody tr') && document.querySelector('table[aria-label="audit trail"] tbody tr') && document.querySelector('[aria-label=lock]') && ${NOTHING_LOADING}`;
 
