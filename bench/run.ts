@@ -228,6 +228,10 @@ const main = async () => {
     const large = stateDocuments(LARGE.bytes);
     const largeSize = large(0).length;
     const largeDoc = () => prepare(large, ++serial);
+    // Generating the document blocks this process for seconds, longer than the server's 5 s keep-alive:
+    // the server closes the idle sockets meanwhile, and one turn of the event loop lets the agent drop
+    // them; without it the first push is written to a closed socket and fails with EPIPE.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     memoryAt('before 100 MiB (after 1 MiB)');
     const pushLargeServer = await measure('push 100 MiB (server)', server, () =>
       timeRuns(LARGE.runs, LARGE.maxMs, largeSize, largeDoc, (doc) => (
