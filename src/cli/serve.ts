@@ -23,6 +23,7 @@ import { projectionLag } from '../projections/async/checkpoints.js';
 import { asyncProjections } from '../projections/async/projections.js';
 import { startProjectionRunner, type ProjectionRunner } from '../projections/async/runner.js';
 import { sharedBodyReader } from '../projections/async/stored-contents.js';
+import { recentBodies } from '../storage/blobs/recent-bodies.js';
 
 const credentialsLine = (first: FirstAdministrator): string => {
   switch (first.kind) {
@@ -60,6 +61,10 @@ const banner = (baseUrl: string, first: FirstAdministrator, config: Config): str
     '',
   ].join('\n');
 };
+
+/** Bodies just pushed, kept for this process's projections: as long, and as many, as their shared reader keeps readings. */
+const RECENT_BODY_BYTES = 64 * 1024 * 1024;
+const RECENT_BODY_MS = 10_000;
 
 /** Resolves when `work` settles or after `ms`, whichever is first: shutdown must not wait on a dead dependency. */
 const atMost = (ms: number, work: Promise<unknown>): Promise<void> =>
@@ -101,6 +106,8 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
       openStreams,
     });
     const blobs = observedBlobStore(runtime.blobs, metrics.blobs);
+    // Bodies just pushed are kept for the projections of this process, if it runs any, to read.
+    const recent = recentBodies({ maxBytes: RECENT_BODY_BYTES, forMs: RECENT_BODY_MS, wanted: () => (projections?.running().length ?? 0) > 0 });
     const { key, created } = await loadSigningKey(config.checkpoints.signingKey);
     if (created) logger.info({ file: key.file, fingerprint: key.fingerprint }, 'generated the checkpoint signing key: keep a copy of its public key outside this machine (`state-ledger verify` prints it)');
     const issuers = await loadOidcIssuers(config);
@@ -112,7 +119,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
     wakeups = await listenForEvents(runtime.databaseUrl, logger);
     const app = createApp({
       ...runtime.ledger,
-      blobs,
+      blobs: recent.remembering(blobs),
       metrics,
       users: config.users ?? new Map(),
       oidc: issuers.length === 0 ? undefined : oidcVerifier(issuers),
@@ -136,7 +143,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
       logger.info({ host: config.host, port: config.metricsPort }, 'serving GET /metrics without authentication');
     }
     // Each projection runs in one process at a time (an advisory lock); the others stand by.
-    projections = startProjectionRunner({ url: runtime.databaseUrl, wakeups, logger, context: { bodies: sharedBodyReader(blobs) }, projections: asyncProjections });
+    projections = startProjectionRunner({ url: runtime.databaseUrl, wakeups, logger, context: { bodies: sharedBodyReader(recent.reading(blobs)) }, projections: asyncProjections });
     checkpoints = startCheckpointWriter({ pool: runtime.pool, blobs, key, intervalMs: config.checkpoints.intervalMs, logger, onRun: (outcome) => metrics.run('checkpoint', outcome) });
     retention = startRetentionSchedule(
       { pool: runtime.pool, store: runtime.ledger.store, blobs },
