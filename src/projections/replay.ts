@@ -180,6 +180,11 @@ export const replay = async (
     }
     await client.query('BEGIN');
     await client.query('LOCK TABLE public.streams IN SHARE MODE');
+    // Before any table is dropped: a runner's batch locks its checkpoint row and then writes its
+    // tables, so a swap that dropped a table first and then updated the checkpoint could deadlock
+    // with it (PostgreSQL would end one of them, perhaps the replay). Here a batch under way
+    // finishes first and the next one waits, holding nothing, until the swap commits.
+    await client.query('LOCK TABLE public.projection_checkpoints IN EXCLUSIVE MODE');
     await readInto(client, rebuild, snapshots, cursor, { committedOnly: false, until: null }, progress);
     await rebuild.finish(client);
     if (context !== undefined) {

@@ -179,3 +179,37 @@ t.test('a replay that sets the projections back is followed by an idle runner at
   await waitFor('the index', () => caughtUp(pool, ['contents']));
   t.strictSame(await dumpTables(pool, contentsIndex, 'public'), live, 'rebuilt as it was, though nothing was written since');
 });
+
+t.test("a replay's swap waits for a projection's batch under way, rather than deadlocking with it", async (t) => {
+  const server = await startServer(t);
+  const { pool, url } = server.db;
+  const web = defaultClient(server.baseUrl, 'web');
+  for (let serial = 1; serial <= 2; serial++) t.equal((await web.put(richState(serial))).status, 200);
+  await pool.query("INSERT INTO projection_checkpoints (name, position) VALUES ('contents', 2) ON CONFLICT (name) DO UPDATE SET position = 2");
+
+  // A runner's batch as applyBatch runs it: its checkpoint row locked first, its tables written next.
+  const batch = new pg.Client(url);
+  await batch.connect();
+  t.teardown(() => batch.end());
+  await batch.query('BEGIN');
+  await batch.query("SELECT 1 FROM projection_checkpoints WHERE name = 'contents' FOR UPDATE");
+  const swapped = replay(pool, { kind: 'swap' }, undefined, { asyncProjections: [contentsIndex] });
+  swapped.catch(() => undefined); // awaited below
+  const batchPid = (await batch.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]?.pid;
+  await waitFor('the swap to wait on the checkpoints', async () => {
+    const { rows } = await pool.query(
+      "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1 AND query LIKE '%projection_checkpoints%'",
+      [batchPid],
+    );
+    return rows.length === 1;
+  });
+  // Before the fix the swap had dropped this table by now and waited on the checkpoint row: a deadlock.
+  await batch.query('INSERT INTO state_contents SELECT * FROM state_contents WHERE false');
+  await batch.query("UPDATE projection_checkpoints SET updated_at = now() WHERE name = 'contents'");
+  await batch.query('COMMIT');
+
+  const report = await swapped;
+  t.strictSame(report.differences, []);
+  const { rows } = await pool.query<{ position: string }>("SELECT position::text FROM projection_checkpoints WHERE name = 'contents'");
+  t.strictSame(rows, [{ position: '0' }], 'the swap set the checkpoint back to the start, after the batch committed');
+});
