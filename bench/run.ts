@@ -31,6 +31,7 @@ import { asyncProjections } from '../src/projections/async/projections.js';
 import { tokenTarget } from './http.js';
 import { FLOOR_TABLES, floorLockCycle, openFloorClients, runLoad, serverLockCycle, type Bounds, type LoadResult } from './lock-bench.js';
 import { startServer, type ServerProcess } from './server-process.js';
+import { requestCosts, type RequestCosts } from './request-costs.js';
 import { shapesBench, type ShapeResult } from './shapes-bench.js';
 import { measureValidator, type ValidatorResult } from './validator-bench.js';
 import { verifyBench, type VerifyBenchResult } from './verify-bench.js';
@@ -194,6 +195,7 @@ const main = async () => {
     const lockFloor1 = await measure('lock+unlock, 1 client (floor: pg)', null, () => runLoad(1, LOCK_MEASURE.one, floorCycle1), cycles);
     const lockFloorN = await measure(`lock+unlock, ${CONCURRENT} clients (floor: pg)`, null, () => runLoad(CONCURRENT, LOCK_MEASURE.many, floorCycleN), cycles);
     await Promise.all(floorClients.splice(0).map((client) => client.end()));
+    const costs = await measure('what one request costs, path by path (1 client)', null, () => requestCosts(repoRoot, target, server, benchUrl.toString()), () => 1);
 
     // ---- b) pushes and reads ----
     let serial = 0;
@@ -300,6 +302,7 @@ const main = async () => {
         server: { oneClient: lockServer1, concurrent: lockServerN },
         floor: { oneClient: lockFloor1, concurrent: lockFloorN },
       },
+      requestCosts: costs,
       body: {
         small: { bytes: smallSize, push: { server: pushSmallServer, floor: pushSmallFloor }, read: { server: readSmallServer, floor: readSmallFloor } },
         large: { bytes: largeSize, push: { server: pushLargeServer, floor: pushLargeFloor }, read: { server: readLargeServer, floor: readLargeFloor } },
@@ -350,6 +353,7 @@ type Report = {
   machine: { cores: number; cpuModel: string; totalMemoryBytes: number; os: string; node: string; loadAverage1mAtStart: number };
   setup: { server: string; postgres: string; s3: string };
   lock: Record<'server' | 'floor', Record<'oneClient' | 'concurrent', Measured<LoadResult>>>;
+  requestCosts: Measured<RequestCosts>;
   body: Record<'small' | 'large', { bytes: number } & Record<'push' | 'read', Record<'server' | 'floor', Measured<BodyRuns>>>>;
   projectionLagUnderLoad: LagFigures[];
   history: Measured<HistoryResult>;
@@ -403,6 +407,15 @@ const printReport = (r: Report) => {
   };
   lockRows('lock+unlock, 1 client (floor: 2 pg transactions)', r.lock.server.oneClient, r.lock.floor.oneClient);
   lockRows(`lock+unlock, ${CONCURRENT} clients, one state each`, r.lock.server.concurrent, r.lock.floor.concurrent);
+
+  noteErrors('request costs', r.requestCosts);
+  const rc = r.requestCosts.result;
+  if (rc !== null) {
+    rows.push(['what one request costs the serving process, 1 client', 'requests/s', '', '', 'CPU/request']);
+    for (const c of rc.requests) rows.push([`  ${c.what}`, num(c.requestsPerS), '', '', `${num(c.cpuMsPerRequest)} ms`]);
+    const alone = rc.storeAlone;
+    rows.push(['  the event store alone, lock+unlock cycles/s | p50 ms (no HTTP; CPU per command)', num(alone.cyclesPerS), num(alone.p50MsPerCycle), '', `${num(alone.cpuMsPerCommand)} ms`]);
+  }
 
   const bodyRows = (label: string, server: Measured<BodyRuns>, floor: Measured<BodyRuns>) => {
     const s = server.result;
