@@ -114,15 +114,34 @@ export interface CommitCursor {
 
 export const COMMIT_ORDER_START: CommitCursor = { tx: '0', position: 0 };
 
+/** The size of the body an event stores (a push or a rollback), as written; 0 for any other event. */
+const bodyBytes = (row: EventRow): number => {
+  if (row.type !== 'StatePushed' && row.type !== 'StateRolledBack') return 0;
+  const size = (row.data as { size?: unknown } | null)?.size;
+  return typeof size === 'number' ? size : 0;
+};
+
+/** How many of the rows to keep: up to and with the first whose body takes the bodies past `maxBytes`. */
+const withinBodyBytes = (rows: readonly EventRow[], maxBytes: number): number => {
+  let bytes = 0;
+  for (const [i, row] of rows.entries()) {
+    bytes += bodyBytes(row);
+    if (bytes > maxBytes) return i + 1;
+  }
+  return rows.length;
+};
+
 /**
  * Up to `limit` events after the cursor in commit order, and the cursor after them. With
  * `committedOnly`, only events of transactions older than every running one, so that nothing can
- * later appear behind the cursor; with `until`, only events recorded at or before it.
+ * later appear behind the cursor; with `until`, only events recorded at or before it. With
+ * `maxBodyBytes`, the events end with the first whose body takes the bodies they store past it, so
+ * that a reader of the bodies holds one large body's worth at a time (always at least one event).
  */
 export const eventsInCommitOrder = async (
   sql: SqlExecutor,
   after: CommitCursor,
-  options: { readonly committedOnly: boolean; readonly until: Date | null; readonly limit: number },
+  options: { readonly committedOnly: boolean; readonly until: Date | null; readonly limit: number; readonly maxBodyBytes?: number },
 ): Promise<{ events: RecordedEvent[]; cursor: CommitCursor }> => {
   const { rows } = await sql.query<EventRow & { tx: string } & Record<string, unknown>>(
     `SELECT ${eventColumns}, transaction_id::text AS tx FROM events
@@ -132,8 +151,9 @@ export const eventsInCommitOrder = async (
      ORDER BY transaction_id, global_position LIMIT $5`,
     [after.tx, after.position, options.committedOnly, options.until, options.limit],
   );
-  const last = rows[rows.length - 1];
-  return { events: rows.map(decodeEventRow), cursor: last === undefined ? after : { tx: last.tx, position: last.global_position } };
+  const kept = options.maxBodyBytes === undefined ? rows : rows.slice(0, withinBodyBytes(rows, options.maxBodyBytes));
+  const last = kept[kept.length - 1];
+  return { events: kept.map(decodeEventRow), cursor: last === undefined ? after : { tx: last.tx, position: last.global_position } };
 };
 
 /** Whether the ledger has ever heard of this state (any event at all). */

@@ -11,6 +11,7 @@ import { sharedBodyReader } from '../../src/projections/async/stored-contents.js
 import { readModelsInline } from '../../src/projections/inline.js';
 import { replay } from '../../src/projections/replay.js';
 import { blobKeyFor } from '../../src/storage/blobs/blob-store.js';
+import { COMMIT_ORDER_START, eventsInCommitOrder, type CommitCursor } from '../../src/storage/event-reads.js';
 import { pgStreamStore } from '../../src/storage/pg-event-store.js';
 import { CLI_POOL, migrate, openPool } from '../../src/storage/postgres.js';
 import { metadata, storedBody } from '../support/commands.js';
@@ -212,4 +213,32 @@ t.test("a replay's swap waits for a projection's batch under way, rather than de
   t.strictSame(report.differences, []);
   const { rows } = await pool.query<{ position: string }>("SELECT position::text FROM projection_checkpoints WHERE name = 'contents'");
   t.strictSame(rows, [{ position: '0' }], 'the swap set the checkpoint back to the start, after the batch committed');
+});
+
+t.test('a batch ends with the body that takes its bodies past the limit, so a projection holds one large body at a time', async (t) => {
+  const server = await startServer(t);
+  const { pool } = server.db;
+  const run = handleCommand(ledgerStores(pool).store);
+  const MiB = 1024 * 1024;
+  // Sizes as the events record them (the bodies are never read here); a lock between each push.
+  const sizes = [10, 500, 20, 30, 40, 1].map((n) => n * MiB);
+  for (const [i, size] of sizes.entries()) {
+    t.ok(E.isRight(await run(`s${i}`, lock(`l${i}`), metadata())()));
+    t.ok(E.isRight(await run(`s${i}`, { type: 'PushState', lockId: `l${i}`, body: { ...storedBody(i + 1), size } }, metadata())()));
+  }
+  const batches: string[][] = [];
+  let cursor: CommitCursor = COMMIT_ORDER_START;
+  for (;;) {
+    const batch = await eventsInCommitOrder(pool, cursor, { committedOnly: true, until: null, limit: 100, maxBodyBytes: 64 * MiB });
+    if (batch.events.length === 0) break;
+    batches.push(batch.events.map((e) => `${e.event.type === 'StatePushed' ? 'push' : 'lock'} ${e.streamId}`));
+    cursor = batch.cursor;
+  }
+  t.strictSame(batches, [
+    ['lock s0', 'push s0', 'lock s1', 'push s1'],
+    ['lock s2', 'push s2', 'lock s3', 'push s3', 'lock s4', 'push s4'],
+    ['lock s5', 'push s5'],
+  ], 'each batch ends with the push that crossed 64 MiB; every event read once, in order');
+  const everything = await eventsInCommitOrder(pool, COMMIT_ORDER_START, { committedOnly: true, until: null, limit: 100 });
+  t.equal(everything.events.length, 12, 'without the limit, one batch');
 });

@@ -67,3 +67,17 @@ t.test('the readings kept stand for at most 64 MiB of bodies, the newest always'
   await reader.read(a.key, a.sha256, 40 * 1024 * 1024);
   t.strictSame(reads, [a.key, b.key, a.key], 'b is kept, a was let go for it and is read again');
 });
+
+t.test('a reading of a body larger than 64 MiB is shared while it is read, and not kept after', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shared-reader-'));
+  t.teardown(() => fs.rm(dir, { recursive: true, force: true }));
+  const { reads, store } = counted(await fsBlobStore(dir));
+  const reader = sharedBodyReader(store);
+  const big = await stored(store, stateDocument(6));
+  const size = 500 * 1000 * 1000; // as the event gives it
+  const [first, second] = await Promise.all([reader.read(big.key, big.sha256, size), reader.read(big.key, big.sha256, size)]);
+  t.equal(first, second, 'one reading for both, while in flight');
+  t.strictSame(reads, [big.key]);
+  t.equal((await reader.read(big.key, big.sha256, size)).kind, 'contents');
+  t.strictSame(reads, [big.key, big.key], 'read again once done: not kept');
+});

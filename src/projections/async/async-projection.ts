@@ -7,6 +7,13 @@ export interface ProjectionContext {
   readonly bodies: BodyReader;
 }
 
+/**
+ * Bytes of bodies one batch may refer to (past them, the batch ends with the body that crossed
+ * the line): a projection holds what it reads of a batch's bodies until the batch is written, and
+ * what it reads of a 500 MB state can take a hundred megabytes of memory.
+ */
+export const BATCH_BODY_BYTES = 64 * 1024 * 1024;
+
 /** Row changes prepared for one batch, written inside the batch's transaction (with the checkpoint). */
 export type BatchWrite = (sql: SqlExecutor) => Promise<void>;
 

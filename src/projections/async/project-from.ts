@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { eventsInCommitOrder, type CommitCursor } from '../../storage/event-reads.js';
-import type { AsyncProjection, ProjectionContext } from './async-projection.js';
+import { BATCH_BODY_BYTES, type AsyncProjection, type ProjectionContext } from './async-projection.js';
 
 const BATCH = 500;
 
@@ -19,7 +19,7 @@ export const projectFrom = async (
 ): Promise<CommitCursor> => {
   let cursor = from;
   for (;;) {
-    const batch = await eventsInCommitOrder(client, cursor, { committedOnly, until: null, limit: BATCH });
+    const batch = await eventsInCommitOrder(client, cursor, { committedOnly, until: null, limit: BATCH, maxBodyBytes: BATCH_BODY_BYTES });
     if (batch.events.length === 0) return cursor;
     const write = await projection.prepare(batch.events, context, client);
     await write(client);

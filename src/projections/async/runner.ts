@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Logger } from '../../logger.js';
 import { eventsInCommitOrder, type CommitCursor } from '../../storage/event-reads.js';
 import type { EventWakeups } from '../../storage/event-wakeups.js';
-import type { AsyncProjection, BatchWrite, ProjectionContext } from './async-projection.js';
+import { BATCH_BODY_BYTES, type AsyncProjection, type BatchWrite, type ProjectionContext } from './async-projection.js';
 import { projectionLag, readCheckpoint, sameCursor } from './checkpoints.js';
 
 export interface RunnerSettings {
@@ -172,7 +172,7 @@ export const startProjectionRunner = (deps: RunnerDeps): ProjectionRunner => {
       if (sinceRead < settings.coalesceMs) await sleep(settings.coalesceMs - sinceRead);
       check();
       readAt = Date.now();
-      const batch = await eventsInCommitOrder(client, cursor, { committedOnly: true, until: null, limit: settings.batchSize });
+      const batch = await eventsInCommitOrder(client, cursor, { committedOnly: true, until: null, limit: settings.batchSize, maxBodyBytes: BATCH_BODY_BYTES });
       onProgress();
       if (batch.events.length === 0) {
         // A replay may have set the checkpoint back (and emptied the tables) while nothing new was

@@ -60,7 +60,8 @@ const SHARED_BYTES = 64 * 1024 * 1024;
  * One reader for every asynchronous projection of a process: each reads every pushed body right
  * after the push, so the first to ask reads and parses it, and the others take the same reading
  * (in flight, or done within SHARED_FOR_MS), by the body's SHA-256. The readings kept stand for at
- * most SHARED_BYTES of bodies (the newest one always); a failed read is not kept, so it is tried again.
+ * most SHARED_BYTES of bodies; one of a larger body is shared only while it is being read (what is
+ * read of a 500 MB state can take a hundred megabytes). A failed read is not kept, so it is tried again.
  */
 export const sharedBodyReader = (blobs: BlobStore): BodyReader => {
   const kept = new Map<string, { readonly reading: Promise<ContentsReading>; readonly size: number }>();
@@ -83,7 +84,7 @@ export const sharedBodyReader = (blobs: BlobStore): BodyReader => {
         forget(oldest, entry.reading);
       }
       reading.then(
-        () => setTimeout(() => forget(sha256, reading), SHARED_FOR_MS).unref(),
+        () => (size > SHARED_BYTES ? forget(sha256, reading) : setTimeout(() => forget(sha256, reading), SHARED_FOR_MS).unref()),
         () => forget(sha256, reading),
       );
       return reading;
