@@ -60,6 +60,8 @@ export interface ContentsOptions {
 }
 
 export const DEFAULT_MAX_INDEX_BYTES = 64 * 1024 * 1024;
+/** Distinct texts kept for sharing per reading (beyond them, texts are simply not shared). */
+const MAX_INTERNED = 10_000;
 /** Longest field kept as written (quotes and escapes included); a longer id is indexed as null. */
 export const FIELD_BYTES = 4096;
 
@@ -194,6 +196,8 @@ class ContentsTracker {
   problem: string | undefined;
   resources = 0;
   readonly instances: IndexedInstance[] = [];
+  /** One copy of each mode, type, module and provider text: they repeat across thousands of resources. */
+  private readonly interned = new Map<string, string>();
   private readonly outputs = new Map<string, IndexedOutput>();
   private resource: ResourceDraft | undefined;
   private instance: InstanceDraft | undefined;
@@ -470,11 +474,11 @@ class ContentsTracker {
       this.problem ??= `resource ${this.resources} has no ${name} as a string of at most ${FIELD_BYTES} bytes`;
       return undefined;
     };
-    const mode = text('mode', true);
-    const type = text('type', true);
+    const mode = this.intern(text('mode', true));
+    const type = this.intern(text('type', true));
     const name = text('name', true);
-    const module = text('module', false);
-    const provider = text('provider', true);
+    const module = this.intern(text('module', false));
+    const provider = this.intern(text('provider', true));
     if (mode === undefined || type === undefined || name === undefined || module === undefined || provider === undefined) return;
     const resourceAddress = `${module === '' ? '' : `${module}.`}${mode === 'data' ? 'data.' : ''}${type}.${name}`;
     for (const instance of draft.instances) {
@@ -488,6 +492,14 @@ class ContentsTracker {
       }
       this.instances.push({ address, resourceAddress, mode, type, name, module, provider, indexKey, id, attributesDigest: instance.attributesDigest });
     }
+  }
+
+  private intern(value: string | undefined): string | undefined {
+    if (value === undefined) return undefined;
+    const known = this.interned.get(value);
+    if (known !== undefined) return known;
+    if (this.interned.size < MAX_INTERNED) this.interned.set(value, value);
+    return value;
   }
 
   private outputEnded(): void {
