@@ -24,8 +24,10 @@ export const commitNotifier = (sql: SqlExecutor, onError: (error: Error) => void
     sending = true;
     try {
       while (due) {
-        const wait = sentAt + intervalMs - performance.now();
-        if (wait > 0) await pause(wait);
+        // Re-checked after each pause: a timer counts from the event loop's cached clock, which
+        // can lag behind, so it may fire early.
+        let wait: number;
+        while ((wait = sentAt + intervalMs - performance.now()) > 0) await pause(wait);
         due = false;
         sentAt = performance.now();
         await sql.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(newest)]).catch((error: Error) => {

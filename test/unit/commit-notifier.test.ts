@@ -43,12 +43,14 @@ t.test('a burst of commits becomes a few notifications, spaced by the interval, 
     notify(++position);
     await sleep(2);
   }
+  const elapsed = performance.now() - started;
   await sleep(2 * INTERVAL);
-  t.ok(position > 20, `${position} commits`);
-  t.ok(sent.length >= 2 && sent.length <= 5, `${sent.length} notifications for ${position} commits`);
+  // A busy machine stretches the burst: the bounds follow the time it actually took.
+  t.ok(position > 10, `${position} commits`);
+  t.ok(sent.length >= 2 && sent.length <= Math.floor(elapsed / INTERVAL) + 2, `${sent.length} notifications for ${position} commits in ${elapsed.toFixed(0)} ms`);
   for (let i = 1; i < sent.length; i++) {
-    // Timers may fire up to a millisecond early.
-    t.ok(sent[i]!.at - sent[i - 1]!.at >= INTERVAL - 1, `gap ${i}: ${(sent[i]!.at - sent[i - 1]!.at).toFixed(1)} ms`);
+    // Each send is recorded a few microseconds after the notifier takes its time.
+    t.ok(sent[i]!.at - sent[i - 1]!.at >= INTERVAL - 0.1, `gap ${i}: ${(sent[i]!.at - sent[i - 1]!.at).toFixed(1)} ms`);
   }
   t.strictSame(sent[sent.length - 1]!.values, [EVENTS_CHANNEL, String(position)]);
 });
