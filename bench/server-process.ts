@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import { processTree, statFields } from '../test/support/process-tree.js';
 
 /**
  * The real server as a child process (`node bin/state-ledger.js serve`), so it has its own event
@@ -10,9 +11,9 @@ import readline from 'node:readline';
 export interface ServerProcess {
   readonly pid: number;
   readonly port: number;
-  /** Peak resident set (VmHWM) and current resident set (VmRSS), in bytes. */
+  /** Peak resident set (VmHWM) and current resident set (VmRSS), in bytes, summed over its processes. */
   memory(): { hwm: number; rss: number };
-  /** User + system CPU time the process has used so far, in ms. */
+  /** User + system CPU time its processes have used so far, in ms. */
   cpuMs(): number;
   /** Lines the server wrote on stdout (pino JSON at LOG_LEVEL) after it became ready. */
   logLines(): readonly string[];
@@ -22,20 +23,39 @@ export interface ServerProcess {
 const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
 const KEEP_LINES = 200;
 
+/** Summed over the server's processes, so work moved to a child still counts. Peaks add up (an upper bound). */
 export const readMemory = (pid: number): { hwm: number; rss: number } => {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => {
-    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
-    return match?.[1] === undefined ? Number.NaN : Number(match[1]) * 1024;
-  };
-  return { hwm: field('VmHWM'), rss: field('VmRSS') };
+  let hwm = 0;
+  let rss = 0;
+  for (const member of processTree(pid)) {
+    try {
+      const status = fs.readFileSync(`/proc/${member}/status`, 'utf8');
+      const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+      hwm += field('VmHWM');
+      rss += field('VmRSS');
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return { hwm, rss };
 };
 
+/**
+ * User + system CPU time, in ms, of the server's processes (with what its ended children used, once
+ * they were waited for). Summed, so work moved to a child still counts.
+ */
 export const readCpuMs = (pid: number): number => {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+  let ticks = 0;
+  for (const member of processTree(pid)) {
+    try {
+      // utime, stime, cutime and cstime are fields 14 to 17.
+      const fields = statFields(member);
+      ticks += Number(fields[11]) + Number(fields[12]) + (member === pid ? Number(fields[13]) + Number(fields[14]) : 0);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS_PER_S;
 };
 
 export const startServer = async (repoRoot: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> => {

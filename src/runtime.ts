@@ -82,11 +82,14 @@ export const openDatabase = async (config: Config, logger: Logger, command: stri
   };
 };
 
+/** The blob store: S3 when configured, else files under DATA_DIR. */
+export const openBlobStore = (config: Config): Promise<BlobStore> =>
+  config.s3 === undefined ? fsBlobStore(path.join(config.dataDir, 'blobs')) : s3BlobStore(config.s3);
+
 export const openRuntime = async (config: Config, logger: Logger, command: string): Promise<Runtime> => {
   const database = await openDatabase(config, logger, command);
   try {
-    const blobs =
-      config.s3 === undefined ? await fsBlobStore(path.join(config.dataDir, 'blobs')) : await s3BlobStore(config.s3);
+    const blobs = await openBlobStore(config);
     const temp = await openTempArea(config.tmpDir, (removed) => logger.info({ removed, tmpDir: config.tmpDir }, 'removed temporary bodies left by stopped processes'));
     const ledger: LedgerDeps = {
       ...ledgerStores(database.pool, (error) => logger.warn({ err: error }, 'could not announce new events (readers catch up within a second)')),

@@ -21,9 +21,8 @@ import { oidcVerifier } from '../identity/oidc.js';
 import { ADMIN, ensureFirstAdministrator, type FirstAdministrator } from '../zero-setup-users.js';
 import { projectionLag } from '../projections/async/checkpoints.js';
 import { asyncProjections } from '../projections/async/projections.js';
-import { startProjectionRunner, type ProjectionRunner } from '../projections/async/runner.js';
-import { sharedBodyReader } from '../projections/async/stored-contents.js';
-import { recentBodies } from '../storage/blobs/recent-bodies.js';
+import { announcingStored } from '../storage/blobs/recent-bodies.js';
+import { startProjectionProcess, type ProjectionProcess } from './projection-process.js';
 
 const credentialsLine = (first: FirstAdministrator): string => {
   switch (first.kind) {
@@ -62,10 +61,6 @@ const banner = (baseUrl: string, first: FirstAdministrator, config: Config): str
   ].join('\n');
 };
 
-/** Bodies just pushed, kept for this process's projections: as long, and as many, as their shared reader keeps readings. */
-const RECENT_BODY_BYTES = 64 * 1024 * 1024;
-const RECENT_BODY_MS = 10_000;
-
 /** Resolves when `work` settles or after `ms`, whichever is first: shutdown must not wait on a dead dependency. */
 const atMost = (ms: number, work: Promise<unknown>): Promise<void> =>
   new Promise((resolve) => {
@@ -94,7 +89,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
   let metricsServer: http.Server | undefined;
   let checkpoints: CheckpointWriter | undefined;
   let retention: RetentionSchedule | undefined;
-  let projections: ProjectionRunner | undefined;
+  let projections: ProjectionProcess | undefined;
   try {
     // The process's own registry (never prom-client's global one), and the blob store timed for it.
     const metrics = createMetrics({
@@ -106,8 +101,6 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
       openStreams,
     });
     const blobs = observedBlobStore(runtime.blobs, metrics.blobs);
-    // Bodies just pushed are kept for the projections of this process, if it runs any, to read.
-    const recent = recentBodies({ maxBytes: RECENT_BODY_BYTES, forMs: RECENT_BODY_MS, wanted: () => (projections?.running().length ?? 0) > 0 });
     const { key, created } = await loadSigningKey(config.checkpoints.signingKey);
     if (created) logger.info({ file: key.file, fingerprint: key.fingerprint }, 'generated the checkpoint signing key: keep a copy of its public key outside this machine (`state-ledger verify` prints it)');
     const issuers = await loadOidcIssuers(config);
@@ -119,7 +112,8 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
     wakeups = await listenForEvents(runtime.databaseUrl, logger);
     const app = createApp({
       ...runtime.ledger,
-      blobs: recent.remembering(blobs),
+      // Bodies just pushed go to the projections process, if it runs any projection, to read.
+      blobs: announcingStored(blobs, { keep: (key, bytes) => projections?.keep(key, bytes), forget: (key) => projections?.forget(key) }, () => (projections?.running().length ?? 0) > 0),
       metrics,
       users: config.users ?? new Map(),
       oidc: issuers.length === 0 ? undefined : oidcVerifier(issuers),
@@ -142,8 +136,8 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
       await listenOn(metricsServer, config.metricsPort, config.host);
       logger.info({ host: config.host, port: config.metricsPort }, 'serving GET /metrics without authentication');
     }
-    // Each projection runs in one process at a time (an advisory lock); the others stand by.
-    projections = startProjectionRunner({ url: runtime.databaseUrl, wakeups, logger, context: { bodies: sharedBodyReader(recent.reading(blobs)) }, projections: asyncProjections });
+    // In a child process; each projection runs in one process at a time (an advisory lock), the others stand by.
+    projections = startProjectionProcess(runtime.databaseUrl, logger);
     checkpoints = startCheckpointWriter({ pool: runtime.pool, blobs, key, intervalMs: config.checkpoints.intervalMs, logger, onRun: (outcome) => metrics.run('checkpoint', outcome) });
     retention = startRetentionSchedule(
       { pool: runtime.pool, store: runtime.ledger.store, blobs },

@@ -18,6 +18,7 @@ import { metadata } from '../support/commands.js';
 import { richState } from '../support/contents-states.js';
 import { defaultClient, md5Base64, newLockInfo } from '../support/go-client.js';
 import { privatePostgres } from '../support/private-services.js';
+import { killTree, processTree } from '../support/process-tree.js';
 import { dumpTables, rebuilt, waitFor } from '../support/projections.js';
 import { freshDatabase, freshS3Config, s3Environment, tempDir } from '../support/services.js';
 
@@ -191,11 +192,14 @@ const ownerOfPort = async (procs: readonly Proc[], port: number): Promise<Proc |
   const inodes = await localPortInodes(port);
   for (const proc of procs) {
     if (proc.exit !== undefined) continue;
-    const dir = `/proc/${proc.server.process.pid}/fd`;
-    for (const fd of await fs.readdir(dir).catch(() => [] as string[])) {
-      const link = await fs.readlink(`${dir}/${fd}`).catch(() => '');
-      const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
-      if (inode !== undefined && inodes.has(inode)) return proc;
+    // The projections run in a child of the server.
+    for (const pid of processTree(proc.server.process.pid ?? 0)) {
+      const dir = `/proc/${pid}/fd`;
+      for (const fd of await fs.readdir(dir).catch(() => [] as string[])) {
+        const link = await fs.readlink(`${dir}/${fd}`).catch(() => '');
+        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+        if (inode !== undefined && inodes.has(inode)) return proc;
+      }
     }
   }
   return undefined;
@@ -484,7 +488,7 @@ t.test('three server processes on one PostgreSQL database and one bucket work as
         inBatch = rows[0]?.state === 'idle in transaction';
       }
       load.live = procs.filter((p) => p !== victim);
-      victim.server.process.kill('SIGKILL');
+      killTree(victim.server.process.pid ?? 0); // with its projections process
       t.comment(`process ${victim.label} runs the contents projection: SIGKILLed ${inBatch ? 'inside a batch transaction' : 'between batches'}`);
       await victim.server.exited;
       const killedAt = Date.now();

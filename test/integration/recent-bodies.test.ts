@@ -8,7 +8,7 @@ import t from 'tap';
 import { sharedBodyReader } from '../../src/projections/async/stored-contents.js';
 import { blobKeyFor, type BlobSource, type BlobStore } from '../../src/storage/blobs/blob-store.js';
 import { fsBlobStore } from '../../src/storage/blobs/fs-blob-store.js';
-import { recentBodies, type RecentBodiesOptions } from '../../src/storage/blobs/recent-bodies.js';
+import { announcingStored, recentBodies, type RecentBodiesOptions } from '../../src/storage/blobs/recent-bodies.js';
 import { s3BlobStore } from '../../src/storage/blobs/s3-blob-store.js';
 import { stateDocument } from '../support/go-client.js';
 import { freshS3Config } from '../support/services.js';
@@ -26,12 +26,12 @@ const drained = async (stream: Readable | null): Promise<Buffer | null> => {
 };
 
 /** A real store (S3 unless told), its gets counted, seen through both faces of one memory. */
-const setUp = async (options: Partial<RecentBodiesOptions> = {}, base?: BlobStore) => {
+const setUp = async (options: Partial<RecentBodiesOptions & { wanted: boolean }> = {}, base?: BlobStore) => {
   const store = base ?? (await s3BlobStore(freshS3Config()));
   const gets: string[] = [];
   const counted: BlobStore = { ...store, get: (key) => (gets.push(key), store.get(key)) };
-  const recent = recentBodies({ maxBytes: 1024 * 1024, forMs: 10_000, wanted: () => true, ...options });
-  return { store, gets, writer: recent.remembering(counted), reader: recent.reading(counted) };
+  const recent = recentBodies({ maxBytes: 1024 * 1024, forMs: 10_000, ...options });
+  return { store, gets, writer: announcingStored(counted, recent, () => options.wanted ?? true), reader: recent.reading(counted) };
 };
 
 t.test('a body stored from memory is read back from memory, byte for byte, while the store is not asked', async (t) => {
@@ -60,7 +60,7 @@ t.test('the projections read a body just pushed without downloading it, and stil
 });
 
 t.test('nothing is kept when this process runs no projection', async (t) => {
-  const { gets, writer, reader } = await setUp({ wanted: () => false });
+  const { gets, writer, reader } = await setUp({ wanted: false });
   const body = inMemory(stateDocument(4));
   await writer.upload(body.key, body).commit();
   t.strictSame(await drained(await reader.get(body.key)), body.bytes);
