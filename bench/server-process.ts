@@ -23,22 +23,22 @@ export interface ServerProcess {
 const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux
 const KEEP_LINES = 200;
 
-/** Summed over the server's processes, so work moved to a child still counts. Peaks add up (an upper bound). */
-export const readMemory = (pid: number): { hwm: number; rss: number } => {
-  let hwm = 0;
-  let rss = 0;
-  for (const member of processTree(pid)) {
-    try {
-      const status = fs.readFileSync(`/proc/${member}/status`, 'utf8');
-      const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
-      hwm += field('VmHWM');
-      rss += field('VmRSS');
-    } catch {
-      // ended meanwhile
-    }
+/** One process's peak resident set (VmHWM) and current one (VmRSS), in bytes; zeros once it has ended. */
+export const processMemory = (pid: number): { hwm: number; rss: number } => {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+    return { hwm: field('VmHWM'), rss: field('VmRSS') };
+  } catch {
+    return { hwm: 0, rss: 0 };
   }
-  return { hwm, rss };
 };
+
+/** Summed over the server's processes, so work moved to a child still counts. Peaks add up (an upper bound). */
+export const readMemory = (pid: number): { hwm: number; rss: number } =>
+  processTree(pid)
+    .map(processMemory)
+    .reduce((sum, one) => ({ hwm: sum.hwm + one.hwm, rss: sum.rss + one.rss }), { hwm: 0, rss: 0 });
 
 /**
  * User + system CPU time, in ms, of the server's processes (with what its ended children used, once

@@ -3,7 +3,8 @@ import http from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Target } from './http.js';
-import { readMemory } from './server-process.js';
+import { processTree } from '../test/support/process-tree.js';
+import { processMemory, readMemory } from './server-process.js';
 
 /**
  * The server's peak memory while large states of hostile and ordinary shapes go in and come back
@@ -110,32 +111,42 @@ const roundTrip = async (target: Target, name: string, shape: Shape, serial: num
   if (read.status !== 200 || read.bytes !== document.length) throw new Error(`read of ${shape.name}: HTTP ${read.status}, ${read.bytes} of ${document.length} bytes`);
 };
 
-/** Resets the peak (VmHWM) to the current resident set, so the next peak belongs to what follows. */
-const resetPeak = (pid: number): void => fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+/** Resets the peak (VmHWM) of the server and its children to their resident sets, so the next peak belongs to what follows. */
+const resetPeak = (pid: number): void => {
+  for (const member of processTree(pid)) fs.writeFileSync(`/proc/${member}/clear_refs`, '5');
+};
 
 export interface ShapeResult {
   readonly shape: string;
   readonly bytes: number;
-  /** Peak resident set above the resident set just before, in bytes. */
+  /** Peak resident set above the resident set just before, in bytes, of the server and its projections process (their peaks added up). */
   readonly oneGrowth: number;
   readonly fourGrowth: number;
+  /** The same of the serving process alone: what requests take. */
+  readonly oneServerGrowth: number;
+  readonly fourServerGrowth: number;
   /** The same peak, until the asynchronous projections have read and indexed the four bodies too. */
   readonly fourIndexedGrowth: number;
   readonly oneMs: number;
   readonly fourMs: number;
 }
 
-/** Peak growth while `work` runs: the process's high-water mark minus its resident set before; then again once `after` is done. */
-const peakGrowth = async (pid: number, work: () => Promise<void>, after: () => Promise<void> = async () => undefined): Promise<{ growth: number; ms: number; growthAfter: number }> => {
+/**
+ * Peak growth while `work` runs: the high-water marks minus the resident sets before, of the process
+ * tree and of the serving process alone; then the tree's again once `after` is done.
+ */
+const peakGrowth = async (pid: number, work: () => Promise<void>, after: () => Promise<void> = async () => undefined) => {
   await new Promise((r) => setTimeout(r, 500)); // let the last phase's buffers go
   resetPeak(pid);
   const before = readMemory(pid).rss;
+  const serverBefore = processMemory(pid).rss;
   const started = Date.now();
   await work();
   const growth = readMemory(pid).hwm - before;
+  const serverGrowth = processMemory(pid).hwm - serverBefore;
   const ms = Date.now() - started;
   await after();
-  return { growth, ms, growthAfter: readMemory(pid).hwm - before };
+  return { growth, serverGrowth, ms, growthAfter: readMemory(pid).hwm - before };
 };
 
 /** Until /readyz?verbose shows every asynchronous projection caught up (polled every 500 ms, 10 minutes at most). */
@@ -160,7 +171,17 @@ export const shapesBench = async (target: Target, serverPid: number, log: (line:
     const four = await peakGrowth(serverPid, async () => {
       await Promise.all([0, 1, 2, 3].map((i) => roundTrip(target, `shape-${index}-four-${i}`, shape, serial++)));
     }, () => indexed(target));
-    results.push({ shape: shape.name, bytes: documentOf(shape, 1).length, oneGrowth: one.growth, fourGrowth: four.growth, fourIndexedGrowth: four.growthAfter, oneMs: one.ms, fourMs: four.ms });
+    results.push({
+      shape: shape.name,
+      bytes: documentOf(shape, 1).length,
+      oneGrowth: one.growth,
+      fourGrowth: four.growth,
+      oneServerGrowth: one.serverGrowth,
+      fourServerGrowth: four.serverGrowth,
+      fourIndexedGrowth: four.growthAfter,
+      oneMs: one.ms,
+      fourMs: four.ms,
+    });
   }
   return results;
 };

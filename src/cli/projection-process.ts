@@ -34,8 +34,9 @@ export interface ProjectionProcess extends ProjectionRunner, StoredBodies {}
  * with it, and the runner resumes from its checkpoints in the database. Bodies just pushed from
  * memory are handed over (`keep`) while the child runs a projection, so it need not download them.
  */
-export const startProjectionProcess = (databaseUrl: string, logger: Logger): ProjectionProcess => {
-  let child: ChildProcess | undefined;
+export const startProjectionProcess = (databaseUrl: string, logger: Logger, onEndedUnasked: () => void = () => undefined): ProjectionProcess => {
+  /** The child, and the bytes of bodies handed to its IPC channel not yet written to it. */
+  let child: { readonly process: ChildProcess; unsent: number } | undefined;
   let running: readonly string[] = [];
   let stopping = false;
   let restartMs = RESTART_MIN_MS;
@@ -49,7 +50,7 @@ export const startProjectionProcess = (databaseUrl: string, logger: Logger): Pro
       serialization: 'advanced', // bodies cross as bytes, not as JSON
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    child = started;
+    child = { process: started, unsent: 0 };
     started.on('error', (error) => logger.warn({ err: error }, 'the projections process could not be reached'));
     started.on('message', (message: ToServer) => {
       running = message.projections;
@@ -62,20 +63,25 @@ export const startProjectionProcess = (databaseUrl: string, logger: Logger): Pro
         if (stopping) return;
         restartMs = Date.now() - startedAt >= HEALTHY_MS ? RESTART_MIN_MS : restartMs;
         logger.error({ code, signal, restartInMs: restartMs }, 'the projections process ended; starting it again');
+        onEndedUnasked();
         restartTimer = setTimeout(start, restartMs);
         restartMs = Math.min(restartMs * 2, RESTART_MAX_MS);
       }),
     );
   };
 
-  const tell = (message: ToProjections) => {
-    if (child?.connected === true) child.send(message, () => undefined); // a message lost with a dying child is harmless
+  const tell = (message: ToProjections, bytes = 0) => {
+    const to = child;
+    // A child too busy to read its channel must not grow the server: it downloads that body instead.
+    if (to?.process.connected !== true || to.unsent + bytes > RECENT_BODY_BYTES) return;
+    to.unsent += bytes;
+    to.process.send(message, () => (to.unsent -= bytes)); // a message lost with a dying child is harmless
   };
 
   start();
   return {
     running: () => running,
-    keep: (key, bytes) => tell({ kind: 'keep', key, bytes }),
+    keep: (key, bytes) => tell({ kind: 'keep', key, bytes }, bytes.length),
     forget: (key) => tell({ kind: 'forget', key }),
     stop: async () => {
       stopping = true;

@@ -137,7 +137,7 @@ export const serve = async (config: Config, logger: Logger): Promise<void> => {
       logger.info({ host: config.host, port: config.metricsPort }, 'serving GET /metrics without authentication');
     }
     // In a child process; each projection runs in one process at a time (an advisory lock), the others stand by.
-    projections = startProjectionProcess(runtime.databaseUrl, logger);
+    projections = startProjectionProcess(runtime.databaseUrl, logger, metrics.projectionProcessEnded);
     checkpoints = startCheckpointWriter({ pool: runtime.pool, blobs, key, intervalMs: config.checkpoints.intervalMs, logger, onRun: (outcome) => metrics.run('checkpoint', outcome) });
     retention = startRetentionSchedule(
       { pool: runtime.pool, store: runtime.ledger.store, blobs },

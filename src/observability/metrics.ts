@@ -39,6 +39,8 @@ export interface LedgerMetrics {
   request(sample: RequestSample): void;
   /** A replay or verification run of this process. */
   run(kind: RunKind, outcome: RunOutcome): void;
+  /** The projections process ended unasked (it is started again). */
+  projectionProcessEnded(): void;
   /**
    * Every metric as text. A source that fails (PostgreSQL down or slow for the lock gauges) leaves
    * its metrics out of this answer and counts in state_ledger_metrics_collect_errors_total; the
@@ -166,6 +168,11 @@ export const createMetrics = (sources: MetricsSources = {}): LedgerMetrics => {
     name: 'state_ledger_runs_total',
     help: 'Replay, verification and checkpoint runs of this process (a checkpoint run checks the ledger against the last checkpoint), by kind and outcome (ok, mismatch, failed).',
     labelNames: ['kind', 'outcome'] as const,
+    registers,
+  });
+  const projectionProcessExits = new Counter({
+    name: 'state_ledger_projection_process_exits_total',
+    help: 'Times the asynchronous projections process of this server ended unasked (killed, out of memory, a failure) and was started again.',
     registers,
   });
   const collectErrors = new Counter({
@@ -304,6 +311,7 @@ export const createMetrics = (sources: MetricsSources = {}): LedgerMetrics => {
       if (BODY_ROUTES.has(route) && m === 'GET') served.inc({ route }, bytesOut);
     },
     run: (kind, outcome) => runs.inc({ kind, outcome }),
+    projectionProcessEnded: () => projectionProcessExits.inc(),
     render: async () => {
       let fromDatabase = '';
       if (db !== undefined || lagOf !== undefined) {

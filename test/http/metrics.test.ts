@@ -108,6 +108,7 @@ t.test('the metric families are all there, from a registry of the app alone', as
       'state_ledger_blob_operation_duration_seconds',
       'state_ledger_blob_operation_errors_total',
       'state_ledger_runs_total',
+      'state_ledger_projection_process_exits_total',
       'state_ledger_metrics_collect_errors_total',
       'state_ledger_pg_pool_connections',
       'state_ledger_pg_pool_idle_connections',

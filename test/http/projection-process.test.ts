@@ -61,6 +61,8 @@ t.test('the projections run in a niced child process, which comes back after it 
   t.strictSame(await foundIn(server.baseUrl, 'second-bucket'), [['indexed', 2]], 'indexed by the new process');
   t.strictSame(await foundIn(server.baseUrl, 'first-bucket'), [], 'the first version is no longer the current one');
   t.match(log, /"signal":"SIGKILL".*the projections process ended; starting it again/, 'its end is logged');
+  const metrics = await (await fetch(`${server.baseUrl}/metrics`, { headers: AUTH })).text();
+  t.match(metrics, /^state_ledger_projection_process_exits_total 1$/m, 'and counted');
 
   const [second] = childrenOf(serverPid);
   if (second === undefined) throw new Error('no projections process');
