@@ -1,5 +1,5 @@
 import t from 'tap';
-import { freshPage, launch, screenshot, signInWithPassword, signInWithToken, tokenWith } from '../support/console.js';
+import { freshPage, launch, screenshot, settledFocus, signInWithPassword, signInWithToken, tokenWith } from '../support/console.js';
 import { basicAuth, PASSWORD, startServer, USER } from '../support/server.js';
 
 const NAME_RULE = 'names are letters, digits, ".", "_", "@" or "-", starting with a letter or digit, at most 64 characters';
@@ -64,7 +64,7 @@ t.test('the Access page in Chromium', async (t) => {
     await page.getByRole('button', { name: 'Remove user dave' }).click();
     const asking = page.getByRole('group', { name: 'Remove user dave?' });
     t.match(await asking.innerText(), /^Remove user dave\?\s+Yes, remove\s*user dave\s+Cancel$/, 'asked in place');
-    t.equal(await page.evaluate(() => document.activeElement?.textContent), 'Cancel', 'focus on Cancel');
+    t.equal(await settledFocus(page, 'text', 'Cancel'), 'Cancel', 'focus on Cancel');
     await page.keyboard.press('Enter');
     await asking.waitFor({ state: 'detached' });
     t.pass('cancelled with the keyboard');

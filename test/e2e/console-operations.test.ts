@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createLogger } from '../../src/logger.js';
 import { asyncProjections } from '../../src/projections/async/projections.js';
-import { freshPage, launch, screenshot, signInWithPassword } from '../support/console.js';
+import { freshPage, launch, screenshot, settledFocus, signInWithPassword } from '../support/console.js';
 import { richState } from '../support/contents-states.js';
 import { defaultClient, newLockInfo, stateDocument } from '../support/go-client.js';
 import { runner } from '../support/projections.js';
@@ -90,7 +90,7 @@ t.test('operations in the web console', async (t) => {
     await page.goto(`${server.baseUrl}${statePage('rollback/app')}`);
     await page.getByRole('button', { name: 'Roll back to version 1' }).click();
     const form = page.getByRole('form', { name: 'rollback' });
-    t.equal(await page.evaluate(() => document.activeElement?.textContent), 'Roll back to version 1', 'the keyboard is taken to the form');
+    t.equal(await settledFocus(page, 'text', 'Roll back to version 1'), 'Roll back to version 1', 'the keyboard is taken to the form');
     const preview = form.getByRole('table', { name: 'outputs compared' });
     await preview.waitFor();
     t.strictSame(await preview.getByRole('row').allInnerTexts(), ['Output\tnow (version 2)\tafter the rollback (as version 1)', 'bucket\t"broken-bucket"\t"logs-bucket"']);
@@ -154,7 +154,7 @@ t.test('operations in the web console', async (t) => {
     await page.goto(`${server.baseUrl}${statePage('unlock/network')}`);
     await page.getByRole('button', { name: 'Force-unlock…' }).click();
     const form = page.getByRole('form', { name: 'force-unlock unlock/network' });
-    t.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'reason', 'the keyboard lands in the reason');
+    t.equal(await settledFocus(page, 'name', 'reason'), 'reason', 'the keyboard lands in the reason');
     t.match(await form.innerText(), /The lock is held by dave@runner-9 for OperationTypeApply, taken by user:alice at .*If that run is still going, its next push or unlock is refused/);
     await form.getByLabel(/Reason/).fill('runner 9 died mid-apply');
     await screenshot(page, 'force-unlock');

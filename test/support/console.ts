@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Test } from 'tap';
 import type { TestServer } from './server.js';
@@ -23,6 +24,24 @@ export const launch = async (t: Test): Promise<Browser> => {
 
 /** A fresh page (and cookie jar) at 1280x800. */
 export const freshPage = async (browser: Browser): Promise<Page> => (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+
+const focusedBy = (by: 'name' | 'text') => {
+  const element = document.activeElement;
+  return (by === 'name' ? element?.getAttribute('name') : element?.textContent) ?? null;
+};
+
+/**
+ * The focused element's name or text, once it is the expected one or after 5 s. The console moves
+ * focus in an effect, a frame or more after the click that opened a form has returned.
+ */
+export const settledFocus = async (page: Page, by: 'name' | 'text', expected: string): Promise<string | null> => {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const actual = await page.evaluate(focusedBy, by);
+    if (actual === expected || Date.now() > deadline) return actual;
+    await sleep(20);
+  }
+};
 
 export const screenshot = async (page: Page, name: string) => {
   await fs.mkdir(SCREENSHOTS, { recursive: true });
