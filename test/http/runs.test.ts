@@ -123,6 +123,43 @@ t.test('runs: versions grouped by lock, how each ended, resources added, changed
   t.strictSame(await dumpTables(pool, runsProjection, 'public'), await rebuilt(pool, runsProjection, server.blobs), 'the runs tables equal what a replay of the events builds');
 });
 
+t.test('one batch of many states: runs ended and begun in it, a lock with no version dropped, equal to a rebuild', async (t) => {
+  const server = await startServer(t);
+  const { pool, url } = server.db;
+  const names = Array.from({ length: 12 }, (_, i) => `many/s${i}`);
+  // Terraform's clients: each remembers the lock it took.
+  const clients = new Map(names.map((name) => [name, { run: defaultClient(server.baseUrl, name), plan: defaultClient(server.baseUrl, `${name}/plan`) }]));
+  const first = await runner(t, { url, blobs: server.blobs, logger, projections: [runsProjection], settings: { coalesceMs: 10 } });
+  for (const [name, { run, plan }] of clients) {
+    t.ok((await run.lock(newLockInfo({ ID: `a-${name}` }))).locked);
+    t.equal((await run.put(stateWith(1, { a: '1' }))).status, 200);
+    t.ok((await plan.lock(newLockInfo({ ID: `p-${name}` }))).locked);
+  }
+  await settled(server);
+  t.equal((await pool.query('SELECT count(*)::int AS n FROM state_runs WHERE ended_at IS NULL')).rows[0].n, 24, 'every lock has its open run stored');
+  await first.stop();
+
+  for (const [name, { run, plan }] of clients) {
+    t.equal((await run.put(stateWith(2, { a: '2' }))).status, 200);
+    t.equal((await run.unlock()).status, 200);
+    t.ok((await run.lock(newLockInfo({ ID: `b-${name}` }))).locked);
+    t.equal((await run.put(stateWith(3, { a: '2', b: '1' }))).status, 200);
+    t.equal((await plan.unlock()).status, 200);
+  }
+  const lastBatches: number[] = [];
+  await runner(t, { url, blobs: server.blobs, logger, projections: [runsProjection], settings: { coalesceMs: 10, batchSize: 1000 }, onApplied: (_, count) => lastBatches.push(count) });
+  await settled(server);
+  t.strictSame(lastBatches, [names.length * 5], 'all of it in one batch');
+  for (const name of names) {
+    t.strictSame((await runsOf(server, name)).runs.map((r) => [r.first_version, r.last_version, r.lock_id, r.ended, r.resources]), [
+      [3, 3, `b-${name}`, null, { added: 1, changed: 0, removed: 0 }],
+      [1, 2, `a-${name}`, 'unlocked', { added: 1, changed: 0, removed: 0 }],
+    ], `${name}: the run ended in the batch, and the one begun after it`);
+    t.strictSame((await runsOf(server, `${name}/plan`)).runs, [], `${name}/plan: the lock that wrote nothing left no run`);
+  }
+  t.strictSame(await dumpTables(pool, runsProjection, 'public'), await rebuilt(pool, runsProjection, server.blobs), 'the runs tables equal what a replay of the events builds');
+});
+
 t.test('a lock taken over after its lease ran out ends its run as lease-expired', async (t) => {
   const server = await startServer(t, { leases: { rules: [{ glob: 'short/**', value: 1 }], fallback: null } });
   await runner(t, { url: server.db.url, blobs: server.blobs, logger, projections: [runsProjection], settings: { coalesceMs: 10 } });

@@ -42,7 +42,7 @@ export const commitOrder = async (pool: pg.Pool): Promise<number[]> =>
 /** A runner of its own (its own listener too), stopped at the end of the test. */
 export const runner = async (
   t: Test,
-  deps: { url: string; blobs: BlobStore; logger: Logger; projections: readonly AsyncProjection[]; settings?: Partial<RunnerSettings> },
+  deps: { url: string; blobs: BlobStore; logger: Logger; projections: readonly AsyncProjection[]; settings?: Partial<RunnerSettings>; onApplied?: (projection: string, events: number) => void },
 ): Promise<ProjectionRunner> => {
   const wakeups = await listenForEvents(deps.url, deps.logger);
   const started = startProjectionRunner({
@@ -52,6 +52,7 @@ export const runner = async (
     context: { bodies: sharedBodyReader(deps.blobs) },
     projections: deps.projections,
     settings: { takeoverMs: 200, backstopMs: 500, ...deps.settings },
+    ...(deps.onApplied === undefined ? {} : { onApplied: deps.onApplied }),
   });
   t.teardown(async () => {
     await started.stop();

@@ -31,11 +31,11 @@ interface Run {
 
 /** What the projection knows of one state while it goes through a batch; loaded only as needed. */
 interface StateRuns {
-  /** The current version and its digests (undefined: not loaded yet). */
+  /** The current version and its digests (undefined: not loaded, as no version was written in the batch). */
   head: { version: number | null; digests: Digests } | undefined;
   headChanged: boolean;
-  /** The run whose lock is held (null: none; undefined: not loaded yet). */
-  open: Run | null | undefined;
+  /** The run whose lock is held (null: none). */
+  open: Run | null;
   /** Runs to write, by started position; and runs to delete. */
   readonly written: Map<number, Run>;
   readonly deleted: Run[];
@@ -60,7 +60,6 @@ interface RunRow extends Record<string, unknown> {
 }
 
 const fromJson = (digests: Record<string, string | null>): Digests => ({ known: true, byAddress: new Map(Object.entries(digests)) });
-const toJson = (digests: Digests | undefined): string | null => (digests?.known === true ? JSON.stringify(Object.fromEntries(digests.byAddress)) : null);
 
 /** A run begun by event `e` (its lock, or its only version); `ended` is not-locked for the latter. */
 const newRun = (e: RecordedEvent, lock: { id: string | null; operation: string | null; who: string | null }, ended: RunEnd | null): Run => ({
@@ -106,67 +105,106 @@ const openRunOf = (row: RunRow): Run => {
   };
 };
 
-const loadOpen = async (tables: SqlExecutor, name: string): Promise<Run | null> => {
-  const { rows } = await tables.query<RunRow>(
-    `SELECT started_position, lock_id, operation, who, actor, started_at, base_version, first_version, last_version, version_count,
+type Head = NonNullable<StateRuns['head']>;
+
+/** The open run of each of these states that has one: one query for a whole batch. */
+const loadOpenRuns = async (tables: SqlExecutor, names: readonly string[]): Promise<Map<string, Run>> => {
+  if (names.length === 0) return new Map();
+  const { rows } = await tables.query<RunRow & { name: string }>(
+    `SELECT name, started_position, lock_id, operation, who, actor, started_at, base_version, first_version, last_version, version_count,
             added, changed, removed, changes_unknown, base_digests
-     FROM state_runs WHERE name = $1 AND ended_at IS NULL`,
-    [name],
+     FROM state_runs WHERE name = ANY($1::text[]) AND ended_at IS NULL`,
+    [names],
   );
-  return rows[0] === undefined ? null : openRunOf(rows[0]);
+  return new Map(rows.map((row) => [row.name, openRunOf(row)]));
 };
 
-const loadHead = async (tables: SqlExecutor, name: string): Promise<NonNullable<StateRuns['head']>> => {
-  const { rows } = await tables.query<{ version: number | null; digests: Record<string, string | null> | null; reason: string | null }>(
-    'SELECT version, digests, reason FROM state_run_heads WHERE name = $1',
-    [name],
+/** The current version and digests of each of these states (none stored: no version, no instances). */
+const loadHeads = async (tables: SqlExecutor, names: readonly string[]): Promise<Map<string, Head>> => {
+  if (names.length === 0) return new Map();
+  const { rows } = await tables.query<{ name: string; version: number | null; digests: Record<string, string | null> | null; reason: string | null }>(
+    'SELECT name, version, digests, reason FROM state_run_heads WHERE name = ANY($1::text[])',
+    [names],
   );
-  const row = rows[0];
-  if (row === undefined) return { version: null, digests: NO_INSTANCES };
-  return { version: row.version, digests: row.digests !== null ? fromJson(row.digests) : { known: false, reason: row.reason ?? 'unknown' } };
+  const heads = new Map(
+    rows.map((row): [string, Head] => [row.name, { version: row.version, digests: row.digests !== null ? fromJson(row.digests) : { known: false, reason: row.reason ?? 'unknown' } }]),
+  );
+  return new Map(names.map((name) => [name, heads.get(name) ?? { version: null, digests: NO_INSTANCES }]));
 };
 
-const writeRun = async (sql: SqlExecutor, name: string, run: Run): Promise<void> => {
+/** A run as one element of writeRuns' JSON: the columns of its row. */
+const runRow = (name: string, run: Run) => {
   const changes = run.changes;
   const counted = changes !== null && !('unknown' in changes) ? changes : undefined;
+  return {
+    name,
+    started_position: run.startedPosition,
+    lock_id: run.lockId,
+    operation: run.operation,
+    who: run.who,
+    actor: run.actor,
+    started_at: run.startedAt,
+    ended_at: run.endedAt,
+    ended: run.ended,
+    base_version: run.baseVersion,
+    first_version: run.firstVersion,
+    last_version: run.lastVersion,
+    version_count: run.versionCount,
+    added: counted?.added ?? null,
+    changed: counted?.changed ?? null,
+    removed: counted?.removed ?? null,
+    changes_unknown: changes !== null && 'unknown' in changes ? changes.unknown : null,
+    // Only an open run needs its base again; written once, with its first version.
+    base_digests: run.ended === null && run.baseIsNew && run.base?.known === true ? Object.fromEntries(run.base.byAddress) : null,
+  };
+};
+
+/**
+ * Writes runs in one statement, in the order given: per state, a run that ended before the one
+ * opened after it (at most one open run per state, state_runs_open).
+ */
+const writeRuns = async (sql: SqlExecutor, rows: ReadonlyArray<ReturnType<typeof runRow>>): Promise<void> => {
+  if (rows.length === 0) return;
   await sql.query(
     `INSERT INTO state_runs (name, started_position, lock_id, operation, who, actor, started_at, ended_at, ended, base_version,
        first_version, last_version, version_count, added, changed, removed, changes_unknown, base_digests)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18::jsonb)
+     SELECT name, started_position, lock_id, operation, who, actor, started_at, ended_at, ended, base_version,
+       first_version, last_version, version_count, added, changed, removed, changes_unknown, base_digests
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(run, n), jsonb_populate_record(NULL::state_runs, e.run) AS r
+     ORDER BY e.n
      ON CONFLICT (name, started_position) DO UPDATE SET ended_at = EXCLUDED.ended_at, ended = EXCLUDED.ended,
        base_version = EXCLUDED.base_version, first_version = EXCLUDED.first_version, last_version = EXCLUDED.last_version,
        version_count = EXCLUDED.version_count, added = EXCLUDED.added, changed = EXCLUDED.changed, removed = EXCLUDED.removed,
        changes_unknown = EXCLUDED.changes_unknown,
        base_digests = CASE WHEN EXCLUDED.ended_at IS NULL THEN COALESCE(EXCLUDED.base_digests, state_runs.base_digests) END`,
-    [
-      name,
-      run.startedPosition,
-      run.lockId,
-      run.operation,
-      run.who,
-      run.actor,
-      run.startedAt,
-      run.endedAt,
-      run.ended,
-      run.baseVersion,
-      run.firstVersion,
-      run.lastVersion,
-      run.versionCount,
-      counted?.added ?? null,
-      counted?.changed ?? null,
-      counted?.removed ?? null,
-      changes !== null && 'unknown' in changes ? changes.unknown : null,
-      // Only an open run needs its base again; written once, with its first version.
-      run.ended === null && run.baseIsNew ? toJson(run.base) : null,
-    ],
+    [JSON.stringify(rows)],
   );
 };
 
-const writeHead = async (sql: SqlExecutor, name: string, head: NonNullable<StateRuns['head']>): Promise<void> => {
+const deleteRuns = async (sql: SqlExecutor, runs: ReadonlyArray<{ readonly name: string; readonly startedPosition: number }>): Promise<void> => {
+  if (runs.length === 0) return;
+  await sql.query('DELETE FROM state_runs WHERE (name, started_position) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))', [
+    runs.map((run) => run.name),
+    runs.map((run) => run.startedPosition),
+  ]);
+};
+
+const writeHeads = async (sql: SqlExecutor, heads: ReadonlyArray<readonly [string, Head]>): Promise<void> => {
+  if (heads.length === 0) return;
   await sql.query(
-    `INSERT INTO state_run_heads (name, version, digests, reason) VALUES ($1, $2, $3::jsonb, $4)
+    `INSERT INTO state_run_heads (name, version, digests, reason)
+     SELECT r.name, r.version, r.digests, r.reason FROM jsonb_array_elements($1::jsonb) AS e(head), jsonb_populate_record(NULL::state_run_heads, e.head) AS r
      ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, digests = EXCLUDED.digests, reason = EXCLUDED.reason`,
-    [name, head.version, toJson(head.digests), head.digests.known ? null : head.digests.reason],
+    [
+      JSON.stringify(
+        heads.map(([name, head]) => ({
+          name,
+          version: head.version,
+          digests: head.digests.known ? Object.fromEntries(head.digests.byAddress) : null,
+          reason: head.digests.known ? null : head.digests.reason,
+        })),
+      ),
+    ],
   );
 };
 
@@ -182,18 +220,31 @@ export const runsProjection: AsyncProjection = {
   name: 'runs',
   tables: ['state_runs', 'state_run_heads'],
   prepare: async (events: readonly RecordedEvent[], { bodies }, tables): Promise<BatchWrite> => {
-    const states = new Map<string, StateRuns>();
+    // What the batch needs of the rows, read in two queries: every state's open run, and the head of each state pushed to.
+    const names = new Set<string>();
+    const pushedTo = new Set<string>();
+    for (const { streamId, event } of events) {
+      if (!isStateEvent(event)) continue;
+      names.add(streamId);
+      if (event.type === 'StatePushed' || event.type === 'StateRolledBack') pushedTo.add(streamId);
+    }
+    const openRuns = await loadOpenRuns(tables, [...names]);
+    const heads = await loadHeads(tables, [...pushedTo]);
+    const states = new Map(
+      [...names].map((name): [string, StateRuns] => [name, { head: heads.get(name), headChanged: false, open: openRuns.get(name) ?? null, written: new Map(), deleted: [] }]),
+    );
     const stateOf = (name: string): StateRuns => {
-      let state = states.get(name);
-      if (state === undefined) states.set(name, (state = { head: undefined, headChanged: false, open: undefined, written: new Map(), deleted: [] }));
+      const state = states.get(name);
+      if (state === undefined) throw new Error(`runs: state ${name} was not loaded for its batch`);
       return state;
     };
-    // null is "loaded: none", not "not loaded": ??= would load a run this batch has ended already.
-    const openOf = async (name: string, state: StateRuns): Promise<Run | null> => (state.open === undefined ? (state.open = await loadOpen(tables, name)) : state.open);
-    const headOf = async (name: string, state: StateRuns) => (state.head ??= await loadHead(tables, name));
-    const end = async (name: string, lockId: string, at: Date, how: RunEnd): Promise<void> => {
+    const headOf = (state: StateRuns): Head => {
+      if (state.head === undefined) throw new Error('runs: a head was not loaded for its batch');
+      return state.head;
+    };
+    const end = (name: string, lockId: string, at: Date, how: RunEnd): void => {
       const state = stateOf(name);
-      const run = await openOf(name, state);
+      const run = state.open;
       if (run === null || run.lockId !== lockId) return;
       run.endedAt = at;
       run.ended = how;
@@ -214,8 +265,8 @@ export const runsProjection: AsyncProjection = {
         case 'StateLocked': {
           const state = stateOf(name);
           // A lock taken while the projection thinks another is held (its end unseen) ends that one.
-          const previous = await openOf(name, state);
-          if (previous !== null) await end(name, previous.lockId ?? '', e.recordedAt, 'lease-expired');
+          const previous = state.open;
+          if (previous !== null) end(name, previous.lockId ?? '', e.recordedAt, 'lease-expired');
           const lock = event.data.lock;
           state.open = newRun(e, { id: lock.ID, operation: lock.Operation ?? null, who: lock.Who ?? null }, null);
           // Written even before it has a version: its lock's time and taker are the run's start.
@@ -223,13 +274,13 @@ export const runsProjection: AsyncProjection = {
           break;
         }
         case 'StateUnlocked':
-          await end(name, event.data.lock_id, e.recordedAt, 'unlocked');
+          end(name, event.data.lock_id, e.recordedAt, 'unlocked');
           break;
         case 'LockForceReleased':
-          await end(name, event.data.lock.ID, e.recordedAt, 'force-unlocked');
+          end(name, event.data.lock.ID, e.recordedAt, 'force-unlocked');
           break;
         case 'LockExpired':
-          await end(name, event.data.lock.ID, e.recordedAt, 'lease-expired');
+          end(name, event.data.lock.ID, e.recordedAt, 'lease-expired');
           break;
         case 'StateDeleted': {
           const state = stateOf(name);
@@ -241,8 +292,8 @@ export const runsProjection: AsyncProjection = {
         case 'StateRolledBack': {
           const d = event.data;
           const state = stateOf(name);
-          const head = await headOf(name, state);
-          const open = await openOf(name, state);
+          const head = headOf(state);
+          const open = state.open;
           const digests = digestsOf(d.version, await nextReading());
           let run: Run;
           if (open !== null && d.lock_id !== null && open.lockId === d.lock_id) run = open;
@@ -250,7 +301,7 @@ export const runsProjection: AsyncProjection = {
             run = newRun(e, { id: d.lock_id, operation: d.lock_operation, who: d.lock_who }, d.lock_id === null ? 'not-locked' : null);
             // A version under a lock the projection never saw taken (its history predates locks) opens a run of its own.
             if (d.lock_id !== null) {
-              if (open !== null) await end(name, open.lockId ?? '', e.recordedAt, 'lease-expired');
+              if (open !== null) end(name, open.lockId ?? '', e.recordedAt, 'lease-expired');
               state.open = run;
             }
           }
@@ -274,12 +325,11 @@ export const runsProjection: AsyncProjection = {
     }
 
     return async (sql) => {
-      for (const [name, state] of states) {
-        for (const run of state.deleted) await sql.query('DELETE FROM state_runs WHERE name = $1 AND started_position = $2', [name, run.startedPosition]);
-        // In the order they began: a run that ended is written before the one opened after it.
-        for (const run of [...state.written.values()].sort((a, b) => a.startedPosition - b.startedPosition)) await writeRun(sql, name, run);
-        if (state.headChanged && state.head !== undefined) await writeHead(sql, name, state.head);
-      }
+      const all = [...states];
+      await deleteRuns(sql, all.flatMap(([name, state]) => state.deleted.map((run) => ({ name, startedPosition: run.startedPosition }))));
+      // In the order they began: a run that ended is written before the one opened after it.
+      await writeRuns(sql, all.flatMap(([name, state]) => [...state.written.values()].sort((a, b) => a.startedPosition - b.startedPosition).map((run) => runRow(name, run))));
+      await writeHeads(sql, all.flatMap(([name, state]) => (state.headChanged && state.head !== undefined ? [[name, state.head] as const] : [])));
     };
   },
 };
