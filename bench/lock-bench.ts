@@ -24,16 +24,16 @@ export interface LoadResult {
 
 const MAX_ERRORS = 20;
 
-/** Runs `clients` loops of `cycle` until either bound is reached; latency is timed per cycle. */
-export const runLoad = async (
-  clients: number,
-  bounds: Bounds,
-  cycle: (client: number) => Promise<void>,
-): Promise<LoadResult> => {
-  const latencies: number[] = [];
+interface Driven {
+  errors: number;
+  firstError: string | null;
+  elapsedMs: number;
+}
+
+/** Runs `clients` loops of `cycle` until either bound is reached, adding each cycle's latency to `latencies`. */
+const drive = async (clients: number, bounds: Bounds, cycle: (client: number) => Promise<void>, latencies: number[], into: Driven): Promise<void> => {
   let started = 0;
   let errors = 0;
-  let firstError: string | null = null;
   const begin = performance.now();
   const deadline = begin + bounds.maxMs;
   const loop = async (client: number) => {
@@ -45,22 +45,64 @@ export const runLoad = async (
         latencies.push(performance.now() - t0);
       } catch (error) {
         errors++;
-        firstError ??= (error as Error).message;
+        into.firstError ??= (error as Error).message;
       }
     }
   };
   await Promise.all(Array.from({ length: clients }, (_, client) => loop(client)));
-  const elapsedMs = performance.now() - begin;
-  return {
-    clients,
-    cycles: latencies.length,
-    errors,
-    firstError,
-    elapsedMs,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-    cyclesPerS: latencies.length / (elapsedMs / 1000),
-  };
+  into.errors += errors;
+  into.elapsedMs += performance.now() - begin;
+};
+
+const summary = (clients: number, latencies: readonly number[], driven: Driven): LoadResult => ({
+  clients,
+  cycles: latencies.length,
+  ...driven,
+  p50Ms: percentile(latencies, 50),
+  p99Ms: percentile(latencies, 99),
+  cyclesPerS: latencies.length / (driven.elapsedMs / 1000),
+});
+
+/** Runs `clients` loops of `cycle` until either bound is reached; latency is timed per cycle. */
+export const runLoad = async (clients: number, bounds: Bounds, cycle: (client: number) => Promise<void>): Promise<LoadResult> => {
+  const latencies: number[] = [];
+  const driven: Driven = { errors: 0, firstError: null, elapsedMs: 0 };
+  await drive(clients, bounds, cycle, latencies, driven);
+  return summary(clients, latencies, driven);
+};
+
+export interface Load {
+  readonly clients: number;
+  readonly bounds: Bounds;
+  readonly cycle: (client: number) => Promise<void>;
+}
+
+export interface LoadInRounds {
+  readonly result: LoadResult;
+  /** CPU of `cpuMs`'s process (the server) and of this one while this load ran, ms. */
+  readonly cpuMs: number;
+  readonly clientCpuMs: number;
+}
+
+/**
+ * Runs the loads one after another, `rounds` times over, each round for its share of their
+ * bounds, and sums up each load over all rounds: a server and its floor measured turn about see
+ * the same moods of a shared machine, rather than a minute each of their own.
+ */
+export const runInRounds = async (rounds: number, loads: readonly Load[], cpuMs: () => number): Promise<LoadInRounds[]> => {
+  const runs = loads.map((load) => ({ load, latencies: [] as number[], driven: { errors: 0, firstError: null, elapsedMs: 0 } as Driven, cpuMs: 0, clientCpuMs: 0 }));
+  for (let round = 0; round < rounds; round++) {
+    for (const run of runs) {
+      const { clients, bounds, cycle } = run.load;
+      const cpu0 = cpuMs();
+      const client0 = process.cpuUsage();
+      await drive(clients, { maxCycles: Math.ceil(bounds.maxCycles / rounds), maxMs: bounds.maxMs / rounds }, cycle, run.latencies, run.driven);
+      const client = process.cpuUsage(client0);
+      run.cpuMs += cpuMs() - cpu0;
+      run.clientCpuMs += (client.user + client.system) / 1000;
+    }
+  }
+  return runs.map((run) => ({ result: summary(run.load.clients, run.latencies, run.driven), cpuMs: run.cpuMs, clientCpuMs: run.clientCpuMs }));
 };
 
 /** statemgr.LockInfo as Go marshals it: field order and empty strings included. */

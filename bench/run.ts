@@ -29,7 +29,7 @@ import { searchBench, type SearchResult } from './search-bench.js';
 import { consoleBench, type ConsoleResult } from './console-bench.js';
 import { asyncProjections } from '../src/projections/async/projections.js';
 import { tokenTarget } from './http.js';
-import { FLOOR_TABLES, floorLockCycle, openFloorClients, runLoad, serverLockCycle, type Bounds, type LoadResult } from './lock-bench.js';
+import { FLOOR_TABLES, floorLockCycle, openFloorClients, runInRounds, runLoad, serverLockCycle, type Bounds, type LoadResult } from './lock-bench.js';
 import { startServer, type ServerProcess } from './server-process.js';
 import { requestCosts, type RequestCosts } from './request-costs.js';
 import { shapesBench, type ShapeResult } from './shapes-bench.js';
@@ -46,6 +46,8 @@ const resultsFile = path.join(benchDir, 'results', 'latest.json');
 const CONCURRENT = 32;
 const LOCK_WARMUP: Record<'one' | 'many', Bounds> = { one: { maxCycles: 300, maxMs: 3_000 }, many: { maxCycles: 3_000, maxMs: 3_000 } };
 const LOCK_MEASURE: Record<'one' | 'many', Bounds> = { one: { maxCycles: 8_000, maxMs: 10_000 }, many: { maxCycles: 40_000, maxMs: 12_000 } };
+/** The lock phases' time is split into this many rounds of server, then floor (runInRounds). */
+const LOCK_ROUNDS = 5;
 const SMALL = { bytes: 1 * MiB, warmup: 2, runs: 10, maxMs: 20_000, timeoutMs: 30_000 };
 const LARGE = { bytes: 100 * MiB, runs: 3, maxMs: 45_000, timeoutMs: 120_000 };
 const CLEANUP_MS = 20_000;
@@ -174,16 +176,12 @@ const main = async () => {
     const lagSampler = await sampleLag(benchUrl.toString(), asyncProjections.map((projection) => projection.name));
     // ---- a) lock + unlock cycles ----
     const lockName = (clients: number) => (client: number) => `lock-c${clients}-${client}`;
-    const cycles = (r: LoadResult) => r.cycles;
     const serverCycle1 = serverLockCycle(target, lockName(1));
     const serverCycleN = serverLockCycle(target, lockName(CONCURRENT));
     await measure('lock+unlock warm-up (server)', null, async () => {
       await runLoad(1, LOCK_WARMUP.one, serverCycle1);
       await runLoad(CONCURRENT, LOCK_WARMUP.many, serverCycleN);
     }, () => 1);
-    const lockServer1 = await measure('lock+unlock, 1 client (server)', server, () => runLoad(1, LOCK_MEASURE.one, serverCycle1), cycles);
-    const lockServerN = await measure(`lock+unlock, ${CONCURRENT} clients (server)`, server, () => runLoad(CONCURRENT, LOCK_MEASURE.many, serverCycleN), cycles);
-    memoryAt('after lock+unlock cycles');
 
     floorClients.push(...(await openFloorClients(benchUrl.toString(), CONCURRENT)));
     const floorCycle1 = floorLockCycle(floorClients, lockName(1));
@@ -192,8 +190,21 @@ const main = async () => {
       await runLoad(1, LOCK_WARMUP.one, floorCycle1);
       await runLoad(CONCURRENT, LOCK_WARMUP.many, floorCycleN);
     }, () => 1);
-    const lockFloor1 = await measure('lock+unlock, 1 client (floor: pg)', null, () => runLoad(1, LOCK_MEASURE.one, floorCycle1), cycles);
-    const lockFloorN = await measure(`lock+unlock, ${CONCURRENT} clients (floor: pg)`, null, () => runLoad(CONCURRENT, LOCK_MEASURE.many, floorCycleN), cycles);
+    const rounds = await measure(`lock+unlock, server and floor turn about in ${LOCK_ROUNDS} rounds, 1 and ${CONCURRENT} clients`, null, () =>
+      runInRounds(LOCK_ROUNDS, [
+        { clients: 1, bounds: LOCK_MEASURE.one, cycle: serverCycle1 },
+        { clients: 1, bounds: LOCK_MEASURE.one, cycle: floorCycle1 },
+        { clients: CONCURRENT, bounds: LOCK_MEASURE.many, cycle: serverCycleN },
+        { clients: CONCURRENT, bounds: LOCK_MEASURE.many, cycle: floorCycleN },
+      ], () => server.cpuMs()), () => 1);
+    const inRound = (i: number, ofServer: boolean): Measured<LoadResult> => {
+      const load = rounds.result?.[i];
+      if (load === undefined) return { result: null, error: rounds.error, serverCpuMsPerOp: null, clientCpuMsPerOp: null };
+      const n = Math.max(1, load.result.cycles);
+      return { result: load.result, error: null, serverCpuMsPerOp: ofServer ? load.cpuMs / n : null, clientCpuMsPerOp: load.clientCpuMs / n };
+    };
+    const [lockServer1, lockFloor1, lockServerN, lockFloorN] = [inRound(0, true), inRound(1, false), inRound(2, true), inRound(3, false)];
+    memoryAt('after lock+unlock cycles');
     await Promise.all(floorClients.splice(0).map((client) => client.end()));
     const costs = await measure('what one request costs, path by path (1 client)', null, () => requestCosts(repoRoot, target, server, benchUrl.toString()), () => 1);
 
@@ -299,6 +310,7 @@ const main = async () => {
         s3: `${s3.endPoint}:${s3.port} (OpenStack Swift s3api when started by scripts/test-services.sh)`,
       },
       lock: {
+        rounds: LOCK_ROUNDS,
         server: { oneClient: lockServer1, concurrent: lockServerN },
         floor: { oneClient: lockFloor1, concurrent: lockFloorN },
       },
@@ -352,7 +364,7 @@ type Report = {
   durationS: number;
   machine: { cores: number; cpuModel: string; totalMemoryBytes: number; os: string; node: string; loadAverage1mAtStart: number };
   setup: { server: string; postgres: string; s3: string };
-  lock: Record<'server' | 'floor', Record<'oneClient' | 'concurrent', Measured<LoadResult>>>;
+  lock: { rounds: number } & Record<'server' | 'floor', Record<'oneClient' | 'concurrent', Measured<LoadResult>>>;
   requestCosts: Measured<RequestCosts>;
   body: Record<'small' | 'large', { bytes: number } & Record<'push' | 'read', Record<'server' | 'floor', Measured<BodyRuns>>>>;
   projectionLagUnderLoad: LagFigures[];
@@ -405,6 +417,7 @@ const printReport = (r: Report) => {
     }
     if (s !== null && f !== null) rows.push([`  (cycles measured: server ${s.cycles}, floor ${f.cycles})`]);
   };
+  rows.push([`lock+unlock: the server and its floor turn about, in ${r.lock.rounds} rounds`]);
   lockRows('lock+unlock, 1 client (floor: 2 pg transactions)', r.lock.server.oneClient, r.lock.floor.oneClient);
   lockRows(`lock+unlock, ${CONCURRENT} clients, one state each`, r.lock.server.concurrent, r.lock.floor.concurrent);
 
