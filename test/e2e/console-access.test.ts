@@ -1,5 +1,5 @@
 import t from 'tap';
-import { freshPage, launch, screenshot, settledFocus, signInWithPassword, signInWithToken, tokenWith } from '../support/console.js';
+import { freshPage, launch, screenshot, settled, settledFocus, signInWithPassword, signInWithToken, tokenWith } from '../support/console.js';
 import { basicAuth, PASSWORD, startServer, USER } from '../support/server.js';
 
 const NAME_RULE = 'names are letters, digits, ".", "_", "@" or "-", starting with a letter or digit, at most 64 characters';
@@ -19,8 +19,8 @@ t.test('the Access page in Chromium', async (t) => {
     await page.getByRole('heading', { name: 'Access', level: 1 }).waitFor();
     t.equal(page.url(), `${server.baseUrl}/ui/#/admin`);
     await page.getByText('No tokens yet: create one for CI below.').waitFor();
-    t.equal(await page.getByText('No users yet: add one below, then grant them a role.').count(), 1, 'each empty list says what to do');
-    t.equal(await page.getByText('No grants yet: give a user or a token a role on some states below.').count(), 1);
+    t.equal(await settled(() => page.getByText('No users yet: add one below, then grant them a role.').count(), 1), 1, 'each empty list says what to do');
+    t.equal(await settled(() => page.getByText('No grants yet: give a user or a token a role on some states below.').count(), 1), 1);
     await screenshot(page, 'access-empty');
 
     // Users: a password too short is the API's sentence, next to the form; then a user with one, and one with a generated one.
@@ -128,13 +128,14 @@ t.test('the Access page in Chromium', async (t) => {
     await addGrant.getByLabel('Subject').fill('token:ci-deploy');
     await addGrant.getByLabel('States').fill('team-a/**');
     await addGrant.getByRole('button', { name: 'Add grant' }).click();
-    t.equal(await addGrant.getByRole('status').innerText(), 'token:ci-deploy has write on team-a/** already: nothing changed.', 'granting twice changes nothing, and says so');
+    const already = 'token:ci-deploy has write on team-a/** already: nothing changed.';
+    t.equal(await settled(() => addGrant.getByRole('status').innerText(), already), already, 'granting twice changes nothing, and says so');
     await screenshot(page, 'access');
 
     const tokenPage = await freshPage(browser);
     await signInWithToken(tokenPage, server, secret);
     await tokenPage.getByRole('heading', { name: 'States' }).waitFor();
-    t.equal(await tokenPage.getByText('token:ci-deploy').count(), 1, 'signed in with the new secret, as the token');
+    t.equal(await settled(() => tokenPage.getByText('token:ci-deploy').count(), 1), 1, 'signed in with the new secret, as the token');
 
     await page.getByRole('button', { name: 'Revoke write on team-a/** from token:ci-deploy' }).click();
     await page.getByRole('button', { name: 'Yes, revoke write on team-a/** from token:ci-deploy' }).click();

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Page } from 'playwright-core';
-import { freshPage, launch, screenshot, signInWithPassword } from '../support/console.js';
+import { freshPage, launch, screenshot, settled, signInWithPassword } from '../support/console.js';
 import { defaultClient, newLockInfo, stateDocument } from '../support/go-client.js';
 import { PASSWORD, startServer, USER } from '../support/server.js';
 
@@ -30,7 +30,7 @@ t.test('a fleet in the web console', async (t) => {
     await signInWithPassword(page, server, USER, PASSWORD);
     await page.getByRole('heading', { name: 'States' }).waitFor();
     t.strictSame(await firstCells(page), ['State', 'app', 'fleet/', 'wide/'], 'the top level, folders closed');
-    t.equal(await page.getByText('162 states, 1 locked').count(), 1, 'the whole fleet summed up');
+    t.equal(await settled(() => page.getByText('162 states, 1 locked').count(), 1), 1, 'the whole fleet summed up');
     const fleet = page.getByRole('button', { name: 'fleet/' });
     t.equal(await fleet.getAttribute('aria-expanded'), 'false');
     t.match(await page.getByRole('row', { name: /^fleet\// }).innerText(), /^fleet\/\t60 states\t.*\t.*\t1 locked$/, "the folder's states, size, last change and locks");

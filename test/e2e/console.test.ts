@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import t from 'tap';
 import { createLogger } from '../../src/logger.js';
 import { asyncProjections } from '../../src/projections/async/projections.js';
-import { freshPage, launch, screenshot, signInWithPassword, signInWithToken, tokenWith } from '../support/console.js';
+import { freshPage, launch, screenshot, settled, signInWithPassword, signInWithToken, tokenWith } from '../support/console.js';
 import { richState } from '../support/contents-states.js';
 import { defaultClient, newLockInfo } from '../support/go-client.js';
 import { caughtUp, runner, waitFor } from '../support/projections.js';
@@ -60,7 +60,7 @@ t.test('the web console in Chromium', async (t) => {
     t.equal(await page.getByRole('row', { name: /password/ }).innerText(), 'password\t(sensitive)', 'a sensitive output is masked');
     t.match(await page.getByRole('row', { name: /^bucket/ }).innerText(), /"renamed-bucket"/);
     await page.getByRole('cell', { name: 'aws_instance.web[1]' }).waitFor();
-    t.equal(await page.getByRole('link', { name: 'Download' }).count(), 2, 'each version can be downloaded');
+    t.equal(await settled(() => page.getByRole('link', { name: 'Download' }).count(), 2), 2, 'each version can be downloaded');
     const download = page.waitForEvent('download');
     await page.getByRole('link', { name: 'Download' }).first().click();
     const file = await (await download).path();

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Test } from 'tap';
 import type { TestServer } from './server.js';
@@ -31,17 +32,20 @@ const focusedBy = (by: 'name' | 'text') => {
 };
 
 /**
- * The focused element's name or text, once it is the expected one or after 5 s. The console moves
- * focus in an effect, a frame or more after the click that opened a form has returned.
+ * What `read` answers once it answers `expected`, or after 5 s what it answers instead: the console
+ * renders what an action changed a moment after the action has returned (a fetch, an effect).
  */
-export const settledFocus = async (page: Page, by: 'name' | 'text', expected: string): Promise<string | null> => {
+export const settled = async <A>(read: () => Promise<A>, expected: A): Promise<A> => {
   const deadline = Date.now() + 5_000;
   for (;;) {
-    const actual = await page.evaluate(focusedBy, by);
-    if (actual === expected || Date.now() > deadline) return actual;
+    const actual = await read();
+    if (isDeepStrictEqual(actual, expected) || Date.now() > deadline) return actual;
     await sleep(20);
   }
 };
+
+/** The focused element's name or text, once settled (the console moves focus in an effect). */
+export const settledFocus = (page: Page, by: 'name' | 'text', expected: string): Promise<string | null> => settled(() => page.evaluate(focusedBy, by), expected);
 
 export const screenshot = async (page: Page, name: string) => {
   await fs.mkdir(SCREENSHOTS, { recursive: true });
