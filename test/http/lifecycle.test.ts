@@ -9,6 +9,10 @@ import { privatePostgres } from '../support/private-services.js';
 import { alive, killLeftoverPostgres, postmasterPid } from '../support/embedded.js';
 import { freshDatabase, s3Environment, tempDir } from '../support/services.js';
 
+// Several servers and embedded PostgreSQL clusters started, stopped and killed take 110 s alone, and more than
+// the suite's 180 s per file when CI runs two files at once on its two cores.
+t.setTimeout(480_000);
+
 
 
 const waitForExit = (exited: Promise<number | null>, ms: number): Promise<number | null | 'still running'> =>

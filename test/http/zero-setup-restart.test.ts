@@ -6,6 +6,10 @@ import { defaultClient, newLockInfo, stateDocument } from '../support/go-client.
 import { killLeftoverPostgres, postmasterPid } from '../support/embedded.js';
 import { tempDir } from '../support/services.js';
 
+// Embedded PostgreSQL initialised twice and a dozen CLI processes take 70 s alone, and more than
+// the suite's 180 s per file when CI runs two files at once on its two cores (this one timed out there).
+t.setTimeout(480_000);
+
 t.test('zero setup: embedded PostgreSQL and file blobs survive a kill -9 and a restart', async (t) => {
   const dataDir = await tempDir(t);
   const env = { DATA_DIR: dataDir, AUTH_USERS: '' };
